@@ -1,0 +1,211 @@
+"""HTTP endpoints of the scoring service (contract section 5, scoring half)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, NoReturn
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from spamguard.comment import Comment, parse_record
+from spamguard.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_response,
+)
+from spamguard.keys import ApiKey
+from spamguard.metrics import CONTENT_TYPE
+from spamguard.policy import Verdict, unscored
+from spamguard.store import StoreError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+
+# After json.loads a lone \uD800-\uDFFF escape is a string no encoder accepts: replace it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def state() -> Any:
+    """Return the app's shared State."""
+    return current_app.extensions["spamguard"]
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Answer 200 while the process is alive."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Answer 200 when a model is loaded and the store answers, else 503 naming what is missing."""
+    st = state()
+    missing = []
+    model = st.holder.model
+    if model is None:
+        missing.append(f"model: {st.holder.error or 'not loaded yet'}")
+    try:
+        st.store.ping()
+    except StoreError as exc:
+        missing.append(f"store: {exc}")
+    if missing:
+        return error_response(503, "not_ready", "; ".join(missing), missing=missing)
+    return jsonify({"status": "ready", "model_version": model.version})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Return the Prometheus metrics of every worker."""
+    return Response(state().metrics.render(), content_type=CONTENT_TYPE)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Return the OpenAPI 3 document of this API."""
+    from spamguard.openapi import document
+
+    return jsonify(document())
+
+
+@bp.post("/score")
+def score() -> Response:
+    """Score one comment record, store it, and answer the decision with its reasons."""
+    started = g.get("started") or time.perf_counter()
+    st = state()
+    key = authenticate(st)
+    wait = st.limiter.acquire(key.id)
+    if wait:
+        raise RateLimited(f"over {st.settings.rate_limit} requests per minute for this key",
+                          headers={"Retry-After": str(wait)})  # fmt: skip
+    comment = parse_record(read_json(st.settings.max_body_bytes))
+    site = site_of(comment, key)
+    g.site = site
+    comment_id = comment.id or uuid.uuid4().hex
+    verdict = score_comment(st, comment)
+    record = comment.to_record()
+    record["id"], record["site"] = comment_id, site
+    t = time.perf_counter()
+    fresh = st.store.insert_comment(site, comment_id, record, verdict)
+    st.metrics.store_write.observe(time.perf_counter() - t)
+    if fresh:
+        answer = verdict.to_dict()
+        answer["id"] = comment_id
+    else:
+        stored = st.store.get_comment(site, comment_id)
+        if stored is None:  # deleted between the two statements (a purge): store this one
+            st.store.insert_comment(site, comment_id, record, verdict)
+            answer = verdict.to_dict() | {"id": comment_id}
+        else:
+            answer = stored.answer()
+    g.decision = answer["decision"]
+    elapsed = time.perf_counter() - started
+    if elapsed * 1000 > st.settings.latency_budget_ms:
+        st.metrics.over_budget.inc()
+    answer["elapsed_ms"] = round(elapsed * 1000, 3)
+    return jsonify(answer)
+
+
+def authenticate(st: Any) -> ApiKey:
+    """Return the request's live API key, or raise Unauthorized."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(
+            "send 'Authorization: Bearer <key>'; create a key with `spamguard keys create --site NAME`",
+            headers={"WWW-Authenticate": 'Bearer realm="spamguard"'},
+        )
+    key = st.keys.lookup(token)
+    if key is None:
+        raise Unauthorized(
+            "unknown or revoked API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+    return key
+
+
+def read_json(max_bytes: int) -> Any:
+    """Return the parsed JSON body, or raise the error that says what is wrong with it."""
+    mimetype = request.mimetype
+    if not (
+        mimetype == "application/json" or mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"send the record as JSON with 'Content-Type: application/json', not {mimetype!r}"
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"JSON must be UTF-8, not {charset!r}")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+    data = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    if not data.strip():
+        raise BadRequest("the body is empty: send a JSON comment record", code="empty_body")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not valid UTF-8 (byte {exc.start})", code="invalid_utf8") from None
+    try:
+        value = json.loads(text.removeprefix("\ufeff"), parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest("the JSON is nested too deeply", code="too_deep") from None
+    except ValueError as exc:
+        raise BadRequest(f"malformed JSON: {exc}", code="malformed_json") from None
+    if not isinstance(value, dict):
+        raise BadRequest(
+            f"a comment record must be a JSON object, not {_json_type(value)}", code="not_an_object"
+        )
+    if _SURROGATE_ESCAPE.search(text):
+        value = {
+            k: v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v
+            for k, v in value.items()
+        }
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def site_of(comment: Comment, key: ApiKey) -> str:
+    """Return the comment's site: its own if the key serves it, else the key's only site."""
+    if comment.site is not None:
+        if comment.site not in key.sites:
+            raise Forbidden(f"this key does not serve site {comment.site!r}", "site")
+        return comment.site
+    if len(key.sites) != 1:
+        raise BadRequest(
+            f"this key serves several sites: say which in 'site' ({', '.join(key.sites)})", "site"
+        )
+    return key.sites[0]
+
+
+def score_comment(st: Any, comment: Comment) -> Verdict:
+    """Score with the current model; never raises, never approves what was not scored."""
+    model = st.holder.model
+    if model is None:
+        st.metrics.unscored.labels("no_model").inc()
+        return unscored(comment, "no model is loaded, so a moderator must decide")
+    t = time.perf_counter()
+    try:
+        verdict: Verdict = model.score(comment)
+    except Exception:  # a model bug must neither fail open nor answer 500: hold the comment, log, count
+        log.exception("scoring failed with model %s", model.version)
+        st.metrics.unscored.labels("score_error").inc()
+        return unscored(
+            comment, "the model failed on this comment, so a moderator must decide", model.version
+        )
+    st.metrics.score_time.observe(time.perf_counter() - t)
+    return verdict

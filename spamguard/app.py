@@ -1,0 +1,74 @@
+"""The Flask application factory of the scoring service."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from flask.wrappers import Response
+
+from spamguard import errors
+from spamguard.keys import KeyCache
+from spamguard.metrics import Metrics
+from spamguard.ratelimit import RateLimiter
+from spamguard.reload import ModelHolder
+from spamguard.settings import Settings, load_settings
+from spamguard.store import Store
+
+
+@dataclass
+class State:
+    """What the views of one app share: settings, store, model, keys, limits, metrics."""
+
+    settings: Settings
+    store: Store
+    holder: ModelHolder
+    keys: KeyCache
+    limiter: RateLimiter
+    metrics: Metrics
+
+
+def create_app(settings: Settings | None = None, *, reload: bool = True) -> Flask:
+    """Build the app: open the store (upgrading its schema), load the model, start the reloader."""
+    from spamguard.api import bp
+
+    settings = load_settings() if settings is None else settings
+    logging.getLogger("spamguard").setLevel(settings.log_level)
+    app = Flask(__name__)
+    # Werkzeug answers 413 for bodies over this, streamed or not, before the view reads them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = Store(settings.database_url)
+    store.upgrade()
+    metrics = Metrics()
+    metrics.budget.set(settings.latency_budget_ms / 1000)
+    holder = ModelHolder(settings.model, metrics)
+    holder.load()
+    if reload and holder.follows_registry:
+        holder.start(settings.reload_interval_s)
+    keys, limiter = KeyCache(store, settings.key_cache_s), RateLimiter(settings.rate_limit)
+    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics)
+    errors.register(app)
+    app.register_blueprint(bp)
+    _instrument(app, metrics)
+    return app
+
+
+def _instrument(app: Flask, metrics: Metrics) -> None:
+    @app.before_request
+    def start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        # The URL rule, not the path, so a scanner cannot blow up the label set.
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = g.get("started")
+        if started is not None:
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        metrics.requests.labels(
+            endpoint, str(response.status_code), g.get("decision", ""), g.get("site", "")
+        ).inc()
+        return response

@@ -1,0 +1,112 @@
+"""API errors: small named exceptions and the one handler that turns them into contract JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from spamguard.comment import RecordError
+from spamguard.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request the service will not answer with a result; carries the status and a code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None, *, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code or self.code
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    """The body cannot be read as a comment record."""
+
+
+class Unauthorized(ApiError):
+    """No key, or a key that is unknown or revoked."""
+
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    """A valid key used for a site it does not serve."""
+
+    status, code = 403, "forbidden"
+
+
+class PayloadTooLarge(ApiError):
+    """A body over SPAMGUARD_MAX_BODY_BYTES."""
+
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    """A body that is not JSON."""
+
+    status, code = 415, "unsupported_media_type"
+
+
+class RateLimited(ApiError):
+    """A key over its requests per minute."""
+
+    status, code = 429, "rate_limited"
+
+
+class Unavailable(ApiError):
+    """The service cannot do its job right now (no store, not ready)."""
+
+    status, code = 503, "unavailable"
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None, **extra: Any) -> Response:  # fmt: skip
+    """Return the contract's JSON error."""
+    body: dict[str, Any] = {"code": code, "message": message, "field": field, **extra}
+    response = jsonify({"error": body})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _http_code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers that make every error a JSON error."""
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.errorhandler(RecordError)
+    def record_error(exc: RecordError) -> Response:
+        return error_response(400, "invalid_record", exc.message, exc.field)
+
+    @app.errorhandler(StoreError)
+    def store_error(exc: StoreError) -> Response:
+        log.error("store unavailable: %s", exc)
+        return error_response(503, "store_unavailable", "the database cannot be written; retry shortly",
+                              headers={"Retry-After": "1"})  # fmt: skip
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, InternalServerError):
+            # A bug, not something the client sent: log it whole, answer without details.
+            log.error("internal error", exc_info=exc.original_exception or exc)
+            return error_response(500, "internal_error", "the service failed; this is a bug, see its log")
+        headers = dict(exc.get_headers())
+        headers.pop("Content-Type", None)
+        message = exc.description or exc.name
+        return error_response(exc.code or 500, _http_code(exc), message, headers=headers)

@@ -1,0 +1,36 @@
+"""Per-key rate limit: a token bucket per API key, in each worker process.
+
+The buckets live in the worker's memory, so with N gunicorn workers a key may get up to N times
+SPAMGUARD_RATE_LIMIT per minute in the worst case (requests spread over every worker). That is
+enough to stop a runaway client without a shared store on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class RateLimiter:
+    """Allow `per_minute` requests per key, in bursts of up to `per_minute`."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: int, now: float | None = None) -> int:
+        """Take one token for a key: 0 if allowed, else the seconds to wait (Retry-After)."""
+        if self.capacity <= 0:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / self.rate))

@@ -1,0 +1,112 @@
+"""The model a worker serves, and the thread that swaps in a newly promoted version.
+
+Requests read `holder.model` once and use that object to the end, so a swap (one attribute
+assignment) never mixes two versions in one answer. Loading and verifying happen on the
+reloader thread, never on a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from spamguard import registry
+from spamguard.metrics import Metrics
+from spamguard.model import Model, load_model
+
+log = logging.getLogger(__name__)
+
+
+class ModelHolder:
+    """The current model of one worker (None until one loads) and why there is none."""
+
+    def __init__(self, path: Path, metrics: Metrics) -> None:
+        self.path = Path(path)
+        self.metrics = metrics
+        self.model: Model | None = None
+        self.error: str | None = None
+        self._refused: tuple[str, int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def follows_registry(self) -> bool:
+        """Tell whether the path is a registry (whose CURRENT may move) rather than one version."""
+        return not registry.is_version_dir(self.path)
+
+    def load(self) -> bool:
+        """Load the current version now if it differs from the served one; return True on a switch."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> bool:
+        if self.follows_registry:
+            name = registry.current_version(self.path)
+            if name is None:
+                if self.model is None:
+                    self.error = f"no current model in {self.path}: run `spamguard train`"
+                return False
+            if self.model is not None and self.model.version_dir is not None \
+                    and self.model.version_dir.name == name:  # fmt: skip
+                return False
+            stamp = _stamp(self.path / registry.VERSIONS / name)
+            if stamp == self._refused:
+                return False  # already refused this exact version; it has not changed since
+        else:
+            if self.model is not None:
+                return False
+            stamp = _stamp(self.path)
+        try:
+            model = load_model(self.path)
+        except registry.ModelError as exc:
+            self._refused = stamp
+            self.metrics.reloads.labels("refused").inc()
+            if self.model is None:
+                self.error = str(exc)
+                log.error("no model loaded: %s", exc)
+            else:
+                log.error("refused model %s, still serving %s: %s", stamp[0], self.model.version, exc)
+            return False
+        old = self.model
+        self.model, self.error = model, None
+        self.metrics.set_model(old.version if old else None, model.version)
+        self.metrics.reloads.labels("loaded").inc()
+        log.info("serving model %s%s", model.version, f" (was {old.version})" if old else "")
+        return True
+
+    def start(self, interval: float) -> None:
+        """Check for a new current version every `interval` seconds on a daemon thread."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), name="spamguard-reload", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the reloader thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.load()
+            except Exception:  # the thread must outlive any surprise, or reloads stop silently
+                log.exception("model reload check failed")
+
+
+def _stamp(version_dir: Path) -> tuple[str, int, int]:
+    """Identify a version's files on disk, so a fixed (re-written) version is tried again."""
+
+    def mtime(p: Path) -> int:
+        try:
+            return p.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return (version_dir.name, mtime(version_dir / registry.MANIFEST), mtime(version_dir / registry.ARTIFACT))

@@ -1,0 +1,179 @@
+"""Service settings: one frozen object built from `SPAMGUARD_*` variables and an optional TOML file.
+
+Nothing here runs at import time: `load_settings()` is called by the app factory's caller (the CLI,
+gunicorn's worker, a test fixture), and a bad value fails there with the variable's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "SPAMGUARD_"
+CONFIG_VAR = "SPAMGUARD_CONFIG"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used; the message names the variable."""
+
+
+def _path(value: str) -> Path:
+    if not value.strip():
+        raise ValueError("expected a path, got an empty value")
+    return Path(value).expanduser()
+
+
+def _number(minimum: float, integer: bool = False) -> Callable[[str], float | int]:
+    def parse(value: str) -> float | int:
+        kind = "an integer" if integer else "a number"
+        try:
+            number: float | int = int(value) if integer else float(value)
+        except ValueError:
+            raise ValueError(f"expected {kind} >= {minimum:g}, got {value!r}") from None
+        if not number >= minimum or number == float("inf"):
+            raise ValueError(f"expected {kind} >= {minimum:g}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError(f"expected sqlite:///PATH or postgresql://…, got {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def _host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError(f"expected a host name or address, got {value!r}")
+    return value.strip()
+
+
+def _setting(default: Any, help: str, parse: Callable[[str], Any], shown: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service can be told, with a default for each."""
+
+    home: Path = _setting(Path("var"), "directory for the database, metrics and other state", _path)
+    database_url: str = _setting(
+        "", "database URL: sqlite:///PATH or postgresql://USER@HOST/DB", _database_url,
+        shown="sqlite:///$SPAMGUARD_HOME/spamguard.db",
+    )  # fmt: skip
+    model: Path = _setting(Path("models"), "model registry directory, or one version's directory", _path)
+    latency_budget_ms: float = _setting(
+        50.0, "time one POST /score may take; slower answers are counted in /metrics", _number(1)
+    )
+    max_body_bytes: int = _setting(
+        1_048_576, "largest request body accepted; larger ones get 413", _number(1024, integer=True)
+    )
+    rate_limit: int = _setting(
+        600, "requests per minute per API key in each worker (0: no limit); over it: 429", _number(0, True)
+    )
+    reload_interval_s: float = _setting(
+        2.0, "seconds between checks of the registry's CURRENT pointer by each worker", _number(0.05)
+    )
+    key_cache_s: float = _setting(
+        5.0, "seconds a worker trusts an API key it looked up (the delay before a revocation bites)",
+        _number(0),
+    )  # fmt: skip
+    log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _log_level)
+    host: str = _setting("127.0.0.1", "address `spamguard serve` listens on", _host)
+    port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, integer=True))
+    workers: int = _setting(2, "worker processes `spamguard serve` starts", _number(1, integer=True))
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / 'spamguard.db'}")
+        if self.port > 65535:
+            raise SettingsError(f"{PREFIX}PORT: expected a port number up to 65535, got {self.port}")
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Directory where gunicorn workers share their Prometheus counters."""
+        return self.home / "metrics"
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some settings changed."""
+        return replace(self, **changes)
+
+
+def env_name(name: str) -> str:
+    """Return the environment variable of a setting."""
+    return PREFIX + name.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from `SPAMGUARD_*` variables over the TOML file named by SPAMGUARD_CONFIG."""
+    environ = os.environ if environ is None else environ
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    config = environ.get(CONFIG_VAR)
+    if config:
+        for key, raw in _read_toml(Path(config)).items():
+            if key not in known:
+                raise SettingsError(f"{config}: unknown setting {key!r}; known: {', '.join(known)}")
+            values[key] = _parse(known[key], str(raw), f"{key} in {config}")
+    for var, raw in environ.items():
+        if not var.startswith(PREFIX) or var == CONFIG_VAR:
+            continue
+        name = var[len(PREFIX) :].lower()
+        if name not in known:
+            log.warning("ignoring unknown setting %s (see `spamguard settings`)", var)
+            continue
+        values[name] = _parse(known[name], raw, var)
+    return Settings(**values)
+
+
+def _parse(f: Any, raw: str, where: str) -> Any:
+    try:
+        return f.metadata["parse"](raw)
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{CONFIG_VAR}: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{CONFIG_VAR}: {path} is not valid TOML: {exc}") from None
+    # Either top-level keys or a [spamguard] table, so the file can be shared with other tools.
+    table = data.get("spamguard", data)
+    if not isinstance(table, dict):
+        raise SettingsError(f"{CONFIG_VAR}: {path}: [spamguard] must be a table")
+    return table
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """Return (variable, default, help) for every setting."""
+    rows = []
+    for f in fields(Settings):
+        default = f.metadata["shown"] or str(f.default)
+        rows.append((env_name(f.name), default, f.metadata["help"]))
+    return rows
+
+
+def markdown_table() -> str:
+    """Return the settings as the Markdown table of docs/settings.md."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{var}` | `{default}` | {help} |" for var, default, help in describe()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,175 @@
+"""Shared fixtures: isolated SPAMGUARD_* state, a small trained model registry, the app and its store."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spamguard import registry
+from spamguard.comment import parse_record
+from spamguard.settings import Settings
+
+_SPAM = [
+    "Buy cheap {drug} online now at {url} best price!!!",
+    "Make $5000 a week from home, click {url} to start today",
+    "Check out my channel {url} and subscribe please, free {drug}",
+    "FREE iPhone giveaway!!! visit {url} now, limited offer",
+    "Hot singles in your area {url} click here",
+    "Earn money fast with crypto, guaranteed returns {url}",
+]
+_HAM = [
+    "Thanks for the {topic} write-up, it helped me fix my setup.",
+    "I disagree about the {topic} part, the second approach seems cleaner to me.",
+    "Great post! Could you say more about how {topic} behaves under load?",
+    "We tried this {topic} recipe last weekend and the kids loved it.",
+    "Small typo in the third paragraph about {topic}, otherwise very clear.",
+    "Has anyone compared this with the older {topic} release?",
+]
+_DRUGS = ["viagra", "pills", "cialis", "meds", "supplements"]
+_URLS = ["http://bit.ly/x9z", "https://cheap-deals.xyz/win", "http://tinyurl.com/a1b2", "http://198.51.100.7/go"]
+_TOPICS = ["sourdough", "postgres", "garden", "bicycle", "python", "vacation", "camera"]
+
+
+def demo_records(n: int = 160, seed: int = 0) -> list[dict[str, str]]:
+    """Return labelled synthetic comment records (half spam), enough to fit a small model."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        spam = i % 2 == 0
+        template = rng.choice(_SPAM if spam else _HAM)
+        text = template.format(drug=rng.choice(_DRUGS), url=rng.choice(_URLS), topic=rng.choice(_TOPICS))
+        record = {"id": f"demo-{i}", "content": text, "label": "spam" if spam else "ham"}
+        if not spam:
+            record["author_name"] = rng.choice(["Ann", "Bo", "Chen", "Dana"])
+        out.append(record)
+    return out
+
+
+def train_version(root: Path, *, seed: int = 0, promote: bool = True) -> str:
+    """Fit a small model into the registry `root` (as `spamguard train --out` would); return its version."""
+    import joblib
+    import sklearn
+
+    from spamguard.features import FeatureSpace
+    from training.fit import TrainConfig, fit_model
+
+    comments = [parse_record(r) for r in demo_records(seed=seed)]
+    config = TrainConfig(space=FeatureSpace(word_bits=12, char_bits=12), seed=seed, C=1.0 + seed)
+    model = fit_model(comments, config)
+    staging = root / registry.VERSIONS / f".staging-{seed}"
+    staging.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model.to_artifact(), staging / registry.ARTIFACT)
+    digest = registry.sha256_file(staging / registry.ARTIFACT)
+    version = registry.new_version_name(digest)
+    manifest = dict(model.manifest)
+    manifest.update(
+        version=version,
+        sha256=digest,
+        created=version,
+        libraries={"scikit-learn": sklearn.__version__},
+        thresholds=model.thresholds.to_dict(),
+    )
+    (staging / registry.MANIFEST).write_text(json.dumps(manifest, default=str), encoding="utf-8")
+    staging.rename(root / registry.VERSIONS / version)
+    if promote:
+        registry.promote(root, version)
+    return version
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point every SPAMGUARD_* setting at a temporary directory; tests never touch real state."""
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("SPAMGUARD_"):
+            monkeypatch.delenv(var)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("SPAMGUARD_HOME", str(tmp_path / "var"))
+    monkeypatch.setenv("SPAMGUARD_MODEL", str(tmp_path / "no-models"))
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model registry with one small trained version, shared by the whole session (do not modify)."""
+    root = tmp_path_factory.mktemp("registry")
+    train_version(root)
+    return root
+
+
+@pytest.fixture
+def registry_dir(trained_registry: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained registry, for tests that promote or tamper."""
+    root = tmp_path / "models"
+    shutil.copytree(trained_registry, root)
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path: Path, trained_registry: Path) -> Settings:
+    """Service settings on tmp_path, serving the session's model, with no rate limit or key cache."""
+    return Settings(home=tmp_path / "var", model=trained_registry, rate_limit=0, key_cache_s=0, reload_interval_s=0.1)
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Iterator[Callable[..., object]]:
+    """Build apps (closed at teardown); keyword arguments change settings."""
+    from spamguard.app import create_app
+
+    apps = []
+
+    def make(reload: bool = False, **changes: object) -> object:
+        app = create_app(settings.replace(**changes), reload=reload)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        state = app.extensions["spamguard"]
+        state.holder.stop()
+        state.store.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., object]) -> object:
+    """The scoring app on the session's model."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: object) -> object:
+    """A Flask test client of `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app: object) -> object:
+    """The app's store."""
+    return app.extensions["spamguard"].store
+
+
+@pytest.fixture
+def api_key(store: object) -> str:
+    """A key for site `blog`."""
+    from spamguard.keys import create_key
+
+    key, _ = create_key(store, ["blog"])
+    return key
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    """Headers that authenticate as site `blog`."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click CliRunner."""
+    return CliRunner()
