@@ -1,0 +1,162 @@
+"""CLI commands for models: train, score, evaluate, and the registry."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+
+from spamguard.cli import main
+
+MODEL_HELP = "Model registry, or one version's directory (default: models/)."
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """Show a progress bar on a terminal; stay silent in pipes and logs."""
+    if not sys.stderr.isatty() or not total:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _load(paths: tuple[str, ...]) -> list:
+    from training.loaders import LoadError, load_paths
+
+    try:
+        return load_paths(paths)
+    except (LoadError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _model(path: str):  # noqa: ANN202 - click-level helper
+    from spamguard.model import load_model
+    from spamguard.registry import ModelError
+
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", default="models", show_default=True, help="Model registry to write the new version to.")
+@click.option("--C", "c", type=float, default=None, help="Inverse regularisation strength of the model.")
+@click.option("--max-ham-rejected", type=float, default=None, help="Target share of ham rejected (0.005).")
+@click.option("--max-spam-approved", type=float, default=None, help="Target share of spam approved (0.03).")
+def train(paths: tuple[str, ...], out: str, c: float | None, max_ham_rejected: float | None,
+          max_spam_approved: float | None) -> None:  # fmt: skip
+    """Fit a model on labelled files, pick thresholds, make it the current version."""
+    import dataclasses
+
+    from training.fit import TrainConfig, TrainingError
+    from training.pipeline import train as run
+
+    overrides = {"C": c, "max_ham_rejected": max_ham_rejected, "max_spam_approved": max_spam_approved}
+    config = dataclasses.replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    comments = _load(paths)
+    try:
+        with _progress("featurising", len(comments)) as bar:
+            version_dir = run(comments, paths, out, config, progress=bar)
+    except TrainingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    m = manifest["metrics"]
+    click.echo(f"trained {manifest['version']} on {manifest['data']['rows']} comments {manifest['data']['rows_per_class']}")
+    click.echo(f"out-of-fold ROC AUC {m['oof_roc_auc']:.4f}, MCC {m['oof_mcc_at_0.5']:.4f}; thresholds "
+               f"approve < {manifest['thresholds']['approve_below']:.3f} <= hold < "
+               f"{manifest['thresholds']['reject_at']:.3f} <= reject")  # fmt: skip
+    click.echo(f"now current in {out}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_path", default="models", show_default=True, help=MODEL_HELP)
+def score(paths: tuple[str, ...], model_path: str) -> None:
+    """Score comments: one JSON line per input record, in input order."""
+    model = _model(model_path)
+    comments = _load(paths)
+    for start in range(0, len(comments), 1000):
+        for verdict in model.score_many(comments[start : start + 1000]):
+            click.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_path", default="models", show_default=True, help=MODEL_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write an HTML report here.")
+def evaluate(paths: tuple[str, ...], model_path: str, as_json: bool, report: str | None) -> None:
+    """Measure a model on labelled files: AUC, MCC, decisions, worst mistakes."""
+    from training.evaluate import evaluate as run
+    from training.evaluate import format_metrics
+
+    model = _model(model_path)
+    comments = [c for c in _load(paths) if c.label is not None]
+    try:
+        metrics, verdicts = run(model, comments)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if report:
+        from training.report import write_report
+
+        write_report(report, metrics, comments, verdicts)
+        metrics["report"] = report
+    click.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
+
+
+@main.group()
+def models() -> None:
+    """List, promote and roll back model versions."""
+
+
+@models.command("list")
+@click.option("--model", "root", default="models", show_default=True, help="Model registry.")
+def models_list(root: str) -> None:
+    """List the versions in a registry, marking the current one."""
+    from pathlib import Path
+
+    from spamguard import registry
+
+    current = registry.current_version(Path(root))
+    for m in registry.list_versions(Path(root)):
+        mark = "*" if m.get("version") == current else " "
+        auc = m.get("metrics", {}).get("oof_roc_auc")
+        click.echo(f"{mark} {m.get('version')}  rows={m.get('data', {}).get('rows')}  oof_auc={auc}")
+
+
+@models.command()
+@click.argument("version")
+@click.option("--model", "root", default="models", show_default=True, help="Model registry.")
+def promote(version: str, root: str) -> None:
+    """Make VERSION current (running services switch within seconds)."""
+    from pathlib import Path
+
+    from spamguard import registry
+
+    try:
+        registry.verify(registry.version_dir(Path(root), version))
+        registry.promote(Path(root), version)
+    except registry.ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{version} is now current")
+
+
+@models.command()
+@click.option("--model", "root", default="models", show_default=True, help="Model registry.")
+def rollback(root: str) -> None:
+    """Make the previously current version current again."""
+    from pathlib import Path
+
+    from spamguard import registry
+
+    try:
+        version = registry.rollback(Path(root))
+    except registry.ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"rolled back to {version}")

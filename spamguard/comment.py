@@ -1,0 +1,210 @@
+"""The comment record: one parser for the API, the CLI and training (contract section 1)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+# A field longer than this is not a name, an address or a URL: it is kept out of the
+# features (content has its own, larger bound in normalize.py).
+MAX_FIELD_CHARS = 2048
+# Content is stored whole (the HTTP body limit bounds it); this only rejects absurd files.
+MAX_CONTENT_CHARS = 1_048_576
+
+TEXT_FIELDS = (
+    "id",
+    "site",
+    "author_name",
+    "author_email",
+    "author_url",
+    "author_ip",
+    "user_agent",
+    "referrer",
+    "permalink",
+    "post_id",
+    "parent_id",
+    "comment_type",
+    "language",
+    "created_at",
+    "honeypot",
+)
+
+_LABELS = {
+    "spam": 1, "1": 1, "true": 1, "yes": 1,
+    "ham": 0, "0": 0, "false": 0, "no": 0,
+}  # fmt: skip
+
+_EMAIL = re.compile(r"^[^@\s<>\"']{1,128}@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)$")
+
+
+class RecordError(ValueError):
+    """A record the caller must fix: names the field and says what is wrong."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A validated comment; every optional field is None when unknown or unusable."""
+
+    content: str
+    id: str | None = None
+    site: str | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    author_url: str | None = None
+    author_ip: str | None = None
+    user_agent: str | None = None
+    referrer: str | None = None
+    permalink: str | None = None
+    post_id: str | None = None
+    parent_id: str | None = None
+    comment_type: str = "comment"
+    language: str | None = None
+    created_at: datetime | None = None
+    honeypot: str | None = None
+    time_on_page_ms: int | None = None
+    label: int | None = None
+    source: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the record as JSON-ready fields, leaving out unknown ones."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or f.name == "source":
+                continue
+            if f.name == "label":
+                value = "spam" if value else "ham"
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[f.name] = value
+        return out
+
+
+def parse_label(value: Any) -> int | None:
+    """Read a label (`spam`/`ham`, `1`/`0`, `true`/`false`); None when absent or unreadable."""
+    if value is None or isinstance(value, float) and value != value:  # NaN from pandas
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    return _LABELS.get(str(value).strip().lower())
+
+
+def clean_ip(value: str) -> str | None:
+    """Return the IP address in canonical form, or None if it is not one."""
+    try:
+        return str(ipaddress.ip_address(value.strip().strip("[]")))
+    except ValueError:
+        return None
+
+
+def clean_email(value: str) -> str | None:
+    """Return a lower-cased e-mail address, or None if it does not look like one."""
+    value = value.strip()
+    m = _EMAIL.match(value)
+    return value.lower() if m else None
+
+
+def clean_url(value: str) -> str | None:
+    """Return the URL with a scheme, or None if no host can be read from it."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        return None
+    if "://" not in value:
+        value = "http://" + value
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        return None
+    return value if host and "." in host else None
+
+
+def clean_datetime(value: str) -> datetime | None:
+    """Parse an RFC 3339 / ISO 8601 time as UTC; None if it is not one."""
+    value = value.strip()
+    if not value or len(value) > 64:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+_CLEANERS = {
+    "author_email": clean_email,
+    "author_url": clean_url,
+    "author_ip": clean_ip,
+}
+
+
+def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Comment:
+    """Validate one record; wrong types raise RecordError, odd values become unknown."""
+    if not isinstance(raw, Mapping):
+        raise RecordError("a comment record must be a JSON object")
+    content = raw.get("content")
+    if content is None:
+        raise RecordError("'content' is required", "content")
+    if not isinstance(content, str):
+        raise RecordError("'content' must be a string", "content")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise RecordError(f"'content' is longer than {MAX_CONTENT_CHARS} characters", "content")
+    values: dict[str, Any] = {"content": content, "source": source}
+    if raw.get("author_ip") is None and raw.get("ip") is not None:
+        raw = {**raw, "author_ip": raw["ip"]}
+    for name in TEXT_FIELDS:
+        value = raw.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and name in ("id", "post_id", "parent_id"):
+            value = str(value)  # platforms often send numeric ids
+        if not isinstance(value, str):
+            raise RecordError(f"'{name}' must be a string", name)
+        if "\x00" in value or len(value) > MAX_FIELD_CHARS:
+            if name in ("id", "site"):
+                raise RecordError(f"'{name}' must be under {MAX_FIELD_CHARS} characters without NUL", name)
+            continue
+        value = value.strip()
+        if not value:
+            continue
+        if name == "created_at":
+            values[name] = clean_datetime(value)
+        elif name in _CLEANERS:
+            values[name] = _CLEANERS[name](value)
+        elif name in ("comment_type", "language"):
+            values[name] = value.lower()[:32]
+        else:
+            values[name] = value
+    values["time_on_page_ms"] = _parse_time_on_page(raw.get("time_on_page_ms"))
+    values["label"] = parse_label(raw.get("label"))
+    return Comment(**values)
+
+
+def _parse_time_on_page(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        value = int(value)
+    if not isinstance(value, int):
+        raise RecordError("'time_on_page_ms' must be an integer", "time_on_page_ms")
+    return value if 0 <= value <= 10**10 else None

@@ -1,0 +1,157 @@
+"""A trained model: load it, verify it, score comments with reasons."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spamguard import registry
+from spamguard.comment import Comment, parse_record
+from spamguard.features import Extracted, FeatureSpace, extract, weigh
+from spamguard.policy import REJECT, Reason, Thresholds, Verdict, decide, rule_hits
+from spamguard.signals import SIGNAL_HELP, SIGNAL_NAMES
+
+ARTIFACT_FORMAT = 1
+# Reasons shown per comment: enough to explain, few enough to read.
+MAX_SPAM_REASONS = 6
+MAX_HAM_REASONS = 3
+MIN_REASON_WEIGHT = 0.05
+
+
+class Model:
+    """A linear model over the feature space, with calibration and decision thresholds."""
+
+    def __init__(self, artifact: Mapping[str, Any], manifest: Mapping[str, Any] | None = None,
+                 version_dir: Path | None = None) -> None:  # fmt: skip
+        if artifact.get("format") != ARTIFACT_FORMAT:
+            raise registry.ModelError(f"unknown model format {artifact.get('format')!r}: retrain")
+        self.space = FeatureSpace(**artifact["space"])
+        self.word_idf = np.asarray(artifact["word_idf"], dtype=np.float64)
+        self.char_idf = np.asarray(artifact["char_idf"], dtype=np.float64)
+        coef = np.asarray(artifact["coef"], dtype=np.float64)
+        if coef.shape != (self.space.dim,) or self.word_idf.shape != (self.space.n_word,) \
+                or self.char_idf.shape != (self.space.n_char,):  # fmt: skip
+            raise registry.ModelError("model arrays do not match its feature space: retrain")
+        n_word, n_char = self.space.n_word, self.space.n_char
+        self.coef = coef
+        self.w_word = coef[:n_word] * self.space.word_weight
+        self.w_char = coef[n_word : n_word + n_char] * self.space.char_weight
+        self.w_sig = coef[n_word + n_char :] * self.space.signal_weight
+        self.intercept = float(artifact["intercept"])
+        self.calibration = tuple(float(x) for x in artifact["calibration"])
+        self.thresholds = Thresholds(**artifact["thresholds"])
+        self.manifest = dict(manifest or {})
+        self.version: str = str(self.manifest.get("version", "unversioned"))
+        self.version_dir = version_dir
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def decision_function(self, comments: Iterable[Comment | Mapping[str, Any]]) -> np.ndarray:
+        """Return the uncalibrated log-odds of each comment."""
+        return self._log_odds(extract(_comments(comments), self.space))
+
+    def predict_proba(self, comments: Iterable[Comment | Mapping[str, Any]]) -> np.ndarray:
+        """Return the calibrated spam probability of each comment."""
+        return self.calibrate(self.decision_function(comments))
+
+    def calibrate(self, log_odds: np.ndarray) -> np.ndarray:
+        """Map log-odds to calibrated probabilities (Platt scaling fitted out of fold)."""
+        a, b = self.calibration
+        return 1.0 / (1.0 + np.exp(-(a * log_odds + b)))
+
+    def score(self, record: Comment | Mapping[str, Any]) -> Verdict:
+        """Score one comment and explain the score."""
+        return self.score_many([record])[0]
+
+    def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
+        """Score comments and explain each score."""
+        comments = _comments(records)
+        ex = extract(comments, self.space, explain=True)
+        word_vals = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf)
+        char_vals = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf)
+        word_contrib = word_vals * self.w_word[ex.word_idx]
+        char_contrib = char_vals * self.w_char[ex.char_idx]
+        probs = self.calibrate(self._log_odds(ex, word_contrib, char_contrib))
+        verdicts = []
+        for row, comment in enumerate(comments):
+            w0, w1 = ex.word_ptr[row], ex.word_ptr[row + 1]
+            c0, c1 = ex.char_ptr[row], ex.char_ptr[row + 1]
+            reasons = self._reasons(ex, row, ex.word_idx[w0:w1], word_contrib[w0:w1], char_contrib[c0:c1])
+            score = float(probs[row])
+            hits = rule_hits(comment)
+            decision = REJECT if hits else decide(score, self.thresholds)
+            verdicts.append(Verdict(decision, score, hits + reasons, self.version, comment.id, self.thresholds))
+        return verdicts
+
+    def _log_odds(self, ex: Extracted, word_contrib: np.ndarray | None = None,
+                  char_contrib: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        if word_contrib is None:
+            word_contrib = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf) * self.w_word[ex.word_idx]
+        if char_contrib is None:
+            char_contrib = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf) * self.w_char[ex.char_idx]
+        return _row_sums(ex.word_ptr, word_contrib) + _row_sums(ex.char_ptr, char_contrib) \
+            + ex.signals @ self.w_sig + self.intercept  # fmt: skip
+
+    def _reasons(self, ex: Extracted, row: int, word_idx: np.ndarray, word_contrib: np.ndarray,
+                 char_contrib: np.ndarray) -> list[Reason]:  # fmt: skip
+        reasons = []
+        details = ex.details[row]
+        sig = ex.signals[row]
+        for i in np.flatnonzero(sig):
+            name = SIGNAL_NAMES[i]
+            reasons.append(Reason(name, float(sig[i] * self.w_sig[i]), details.get(name) or SIGNAL_HELP[name]))
+        tokens = ex.tokens[row]
+        order = np.argsort(word_contrib)
+        for j in {*order[:MAX_HAM_REASONS], *order[-MAX_SPAM_REASONS:]}:
+            reasons.append(Reason("text:words", float(word_contrib[j]), tokens.get(int(word_idx[j]), "")))
+        if len(char_contrib):
+            reasons.append(Reason("text:style", float(char_contrib.sum()), "spelling and character patterns"))
+        spam = sorted((r for r in reasons if r.weight >= MIN_REASON_WEIGHT), key=lambda r: -r.weight)
+        ham = sorted((r for r in reasons if r.weight <= -MIN_REASON_WEIGHT), key=lambda r: r.weight)
+        return spam[:MAX_SPAM_REASONS] + ham[:MAX_HAM_REASONS][::-1]
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_artifact(self) -> dict[str, Any]:
+        """Return the plain data a model is saved as."""
+        return {
+            "format": ARTIFACT_FORMAT,
+            "space": self.space.to_dict(),
+            "word_idf": self.word_idf,
+            "char_idf": self.char_idf,
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "calibration": list(self.calibration),
+            "thresholds": self.thresholds.to_dict(),
+        }
+
+
+def _row_sums(ptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    return np.bincount(rows, weights=values, minlength=len(ptr) - 1)
+
+
+def _comments(records: Iterable[Comment | Mapping[str, Any]]) -> list[Comment]:
+    return [r if isinstance(r, Comment) else parse_record(r) for r in records]
+
+
+def load_model(path: str | os.PathLike[str] = "models") -> Model:
+    """Load and verify the current model of a registry, or one version directory."""
+    import joblib
+
+    version_dir = registry.resolve(path)
+    manifest = registry.verify(version_dir)
+    try:
+        artifact = joblib.load(version_dir / registry.ARTIFACT)
+    except Exception as exc:  # a corrupt pickle can raise almost anything; the hash already matched
+        raise registry.ModelError(f"cannot load {version_dir / registry.ARTIFACT}: {exc}") from exc
+    if not isinstance(artifact, dict):
+        raise registry.ModelError(f"{version_dir / registry.ARTIFACT} is not a spamguard model")
+    try:
+        return Model(artifact, manifest, version_dir)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise registry.ModelError(f"{version_dir} is not a usable spamguard model ({exc}): retrain") from exc

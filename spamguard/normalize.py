@@ -1,0 +1,143 @@
+"""Normalise comment text and pull out its links: the same steps for training and scoring."""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# Features read at most this many characters of content: the tail of a 1 MiB comment says
+# nothing the head does not, and bounding it bounds the time to score any comment.
+MAX_TEXT_CHARS = 8192
+# Raw content (HTML included) read before tags are stripped; markup is often several times
+# the size of the text it carries.
+MAX_RAW_CHARS = 4 * MAX_TEXT_CHARS
+MAX_LINKS = 64
+
+# Zero-width, BOM, bidi-control and soft-hyphen characters are invisible: spammers use them to
+# split words, and the YouTube collection carries a U+FEFF that correlates with the label.
+_INVISIBLE = [0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F)]
+_INVISIBLE += [*range(0x2060, 0x2070), *range(0xFE00, 0xFE10)]
+_CONTROLS = [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [*range(0x7F, 0xA0)]
+_DELETE = dict.fromkeys(_INVISIBLE + _CONTROLS)
+
+# Look-alike letters from Cyrillic and Greek (fullwidth and mathematical letters are folded by
+# NFKC). Folded only in words that are not genuinely Cyrillic or Greek: see _fold_word.
+_CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdhlqwABEKMHOPCTXYIJSWaovptikuxABEZHIKMNOPTYX",
+)
+_CONFUSABLE_CHARS = "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+_CONFUSABLE_WORD = re.compile(rf"\w*[{_CONFUSABLE_CHARS}]\w*")
+_LATIN = re.compile(r"[A-Za-z]")
+
+_ANCHOR = re.compile(
+    r"<a\b[^>]{0,1000}?\bhref\s*=\s*[\"']?([^\"'\s>]{1,2000})[\"']?[^>]{0,1000}>(.{0,500}?)</a\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]{0,2000}|!--.{0,2000}?--)>", re.DOTALL)
+_SPACE = re.compile(r"\s+")
+# URLs with a scheme or www., and bare domains under TLDs that are rarely anything else.
+_URL = re.compile(
+    r"(?:\bhttps?://|\bwww\.)[^\s<>\"'()\[\]{}]{1,2000}"
+    r"|\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,5}"
+    r"(?:com|net|org|info|biz|ru|xyz|top|online|site|club|shop|store|io|co|me|us|uk|de|in|cn|tk|ml|ga|cf|gq"
+    r"|ly|gl|gd|vip|win|bid|loan|click|link|live|pro|cc|ws|su|pw)\b(?:/[^\s<>\"']{0,2000})?",
+    re.IGNORECASE,
+)
+_TRAILING_PUNCT = ".,;:!?)]}'\""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link in a comment: where it points and the text it was shown with, if any."""
+
+    url: str
+    host: str
+    anchor: str | None = None
+
+    @property
+    def is_ip(self) -> bool:
+        """Tell whether the host is an IP literal."""
+        try:
+            ipaddress.ip_address(self.host.strip("[]"))
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A comment's content made comparable: visible text, its links and its original size."""
+
+    text: str
+    links: tuple[Link, ...]
+    raw_length: int
+    html_links: int
+
+
+def host_of(url: str) -> str | None:
+    """Return the lower-case host of a URL (scheme optional), or None."""
+    if "://" not in url[:12]:
+        url = "http://" + url
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def clean_text(text: str) -> str:
+    """Apply the character-level normalisation: NFKC, invisibles out, look-alikes folded, spaces."""
+    text = unicodedata.normalize("NFKC", text).translate(_DELETE)
+    if not text.isascii():
+        text = _CONFUSABLE_WORD.sub(_fold_word, text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def _fold_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    # A word mixing Latin with look-alikes is a disguise; a word made only of look-alikes could
+    # be written in Latin. A real Cyrillic or Greek word has letters with no Latin twin.
+    if _LATIN.search(word) or all(not c.isalpha() or c in _CONFUSABLE_CHARS for c in word):
+        return word.translate(_CONFUSABLES)
+    return word
+
+
+def _link(url: str, anchor: str | None = None) -> Link | None:
+    url = url.strip().rstrip(_TRAILING_PUNCT)
+    host = host_of(url)
+    if not host:
+        return None
+    return Link(url, host, anchor)
+
+
+def normalize(content: str) -> Text:
+    """Turn raw comment content (maybe HTML) into normalised text and its links."""
+    raw_length = len(content)
+    raw = content[:MAX_RAW_CHARS]
+    links: list[Link] = []
+    html_links = 0
+    if "<" in raw:
+        for href, anchor in _ANCHOR.findall(raw):
+            html_links += 1
+            shown = clean_text(html.unescape(_TAG.sub(" ", anchor)))
+            link = _link(html.unescape(href), shown or None)
+            if link is not None and len(links) < MAX_LINKS:
+                links.append(link)
+        raw = _TAG.sub(" ", raw)
+    if "&" in raw:
+        raw = html.unescape(raw)
+    text = clean_text(raw)[:MAX_TEXT_CHARS]
+    seen = {link.url for link in links}
+    for match in _URL.finditer(text):
+        if len(links) >= MAX_LINKS:
+            break
+        link = _link(match.group(0))
+        if link is not None and link.url not in seen:
+            seen.add(link.url)
+            links.append(link)
+    return Text(text, tuple(links), raw_length, html_links)

@@ -1,0 +1,150 @@
+"""Fit the linear model: features, out-of-fold calibration, thresholds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import matthews_corrcoef, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from spamguard.comment import Comment
+from spamguard.features import Extracted, FeatureSpace, extract, idf_from_counts, weigh
+from spamguard.model import ARTIFACT_FORMAT, Model
+from spamguard.signals import SIGNAL_NAMES
+from training.thresholds import choose_thresholds, decision_rates
+
+log = logging.getLogger(__name__)
+# Featurise in chunks so progress can be shown and peak memory stays proportional to the output.
+CHUNK = 5000
+
+
+class TrainingError(ValueError):
+    """Training data that cannot give a usable model; the message says what to add."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters and decision targets of one training run."""
+
+    space: FeatureSpace = field(default_factory=FeatureSpace)
+    C: float = 10.0
+    folds: int = 5
+    max_ham_rejected: float = 0.005
+    max_spam_approved: float = 0.03
+    min_per_class: int = 20
+    seed: int = 0
+
+
+def featurize(comments: Sequence[Comment], space: FeatureSpace,
+              progress: Callable[[int], None] | None = None) -> Extracted:  # fmt: skip
+    """Extract raw features of many comments, chunk by chunk."""
+    chunks = []
+    for start in range(0, len(comments), CHUNK):
+        chunks.append(extract(comments[start : start + CHUNK], space))
+        if progress:
+            progress(min(CHUNK, len(comments) - start))
+    return _concat(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _concat(chunks: list[Extracted]) -> Extracted:
+    def ptr(name: str) -> np.ndarray:
+        out, base = [np.zeros(1, dtype=np.int64)], 0
+        for c in chunks:
+            p = getattr(c, name)
+            out.append(p[1:] + base)
+            base += p[-1]
+        return np.concatenate(out)
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in chunks])
+
+    if not chunks:
+        empty = np.empty(0, dtype=np.int64)
+        return Extracted(np.zeros(1, np.int64), empty, empty.astype(float), np.zeros(1, np.int64),
+                         empty, empty.astype(float), np.zeros((0, len(SIGNAL_NAMES))))  # fmt: skip
+    return Extracted(ptr("word_ptr"), cat("word_idx"), cat("word_cnt"), ptr("char_ptr"), cat("char_idx"),
+                     cat("char_cnt"), np.vstack([c.signals for c in chunks]))  # fmt: skip
+
+
+def design_matrix(ex: Extracted, word_idf: np.ndarray, char_idf: np.ndarray, space: FeatureSpace) -> sp.csr_matrix:
+    """Build the (rows × dim) TF-IDF + signal matrix the linear model is fitted on."""
+    n = len(ex)
+    blocks = [
+        sp.csr_matrix((weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, word_idf) * space.word_weight,
+                       ex.word_idx, ex.word_ptr), shape=(n, space.n_word)),
+        sp.csr_matrix((weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, char_idf) * space.char_weight,
+                       ex.char_idx, ex.char_ptr), shape=(n, space.n_char)),
+        sp.csr_matrix(ex.signals * space.signal_weight),
+    ]  # fmt: skip
+    return sp.hstack(blocks, format="csr", dtype=np.float64)
+
+
+def _classifier(config: TrainConfig) -> LogisticRegression:
+    return LogisticRegression(C=config.C, solver="liblinear", max_iter=1000)
+
+
+def check_labels(labels: np.ndarray, config: TrainConfig) -> None:
+    """Refuse data with too few examples of either class."""
+    n_spam, n_ham = int((labels == 1).sum()), int((labels == 0).sum())
+    if min(n_spam, n_ham) < config.min_per_class:
+        raise TrainingError(
+            f"training needs at least {config.min_per_class} labelled examples of each class; "
+            f"got {n_spam} spam and {n_ham} ham: add labelled comments"
+        )
+
+
+def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
+              progress: Callable[[int], None] | None = None) -> Model:  # fmt: skip
+    """Fit a model on labelled comments; thresholds and calibration come from out-of-fold scores."""
+    config = config or TrainConfig()
+    comments = [c for c in comments if c.label is not None]
+    labels = np.array([c.label for c in comments], dtype=np.int64)
+    check_labels(labels, config)
+    space = config.space
+    ex = featurize(comments, space, progress)
+    word_idf = idf_from_counts(ex.word_ptr, ex.word_idx, space.n_word)
+    char_idf = idf_from_counts(ex.char_ptr, ex.char_idx, space.n_char)
+    X = design_matrix(ex, word_idf, char_idf, space)
+    del ex
+
+    # Fit on the columns some comment uses: hashing leaves most buckets empty, and liblinear's
+    # time grows with the width of the matrix it is handed.
+    used = np.unique(X.indices)
+    X = X[:, used]
+    folds = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    oof = np.zeros(len(labels))
+    for train_idx, test_idx in folds.split(np.zeros(len(labels)), labels):
+        clf = _classifier(config).fit(X[train_idx], labels[train_idx])
+        oof[test_idx] = clf.decision_function(X[test_idx])
+    platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), labels)
+    calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    oof_probs = 1.0 / (1.0 + np.exp(-(calibration[0] * oof + calibration[1])))
+    thresholds = choose_thresholds(
+        oof_probs, labels, max_ham_rejected=config.max_ham_rejected, max_spam_approved=config.max_spam_approved
+    )
+    final = _classifier(config).fit(X, labels)
+    coef = np.zeros(space.dim)
+    coef[used] = final.coef_[0]
+    artifact = {
+        "format": ARTIFACT_FORMAT,
+        "space": space.to_dict(),
+        "word_idf": word_idf,
+        "char_idf": char_idf,
+        "coef": coef,
+        "intercept": float(final.intercept_[0]),
+        "calibration": list(calibration),
+        "thresholds": thresholds.to_dict(),
+    }
+    metrics = {
+        "oof_roc_auc": float(roc_auc_score(labels, oof_probs)),
+        "oof_mcc_at_0.5": float(matthews_corrcoef(labels, oof_probs >= 0.5)),
+        "oof_decisions": decision_rates(oof_probs, labels, thresholds),
+        "folds": config.folds,
+    }
+    config_dict = asdict(config)
+    return Model(artifact, {"metrics": metrics, "config": config_dict})
