@@ -149,7 +149,7 @@ class Store:
             try:
                 return psycopg.connect(self.url, autocommit=True)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to {self._safe_url()}: {exc}") from exc
+                raise StoreError(f"cannot connect to {self.safe_url()}: {exc}") from exc
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,8 @@ class Store:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         return conn
 
-    def _safe_url(self) -> str:
+    def safe_url(self) -> str:
+        """Return the URL without its password, for messages."""
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.url)
 
     def close(self) -> None:
@@ -250,7 +251,7 @@ class Store:
         try:
             row = self.execute("SELECT version FROM schema_version").fetchone()
         except StoreError as exc:
-            raise StoreError(f"{self._safe_url()}: {exc}: run `spamguard db upgrade`") from exc
+            raise StoreError(f"{self.safe_url()}: {exc}: run `spamguard db upgrade`") from exc
         version = int(row[0]) if row else 0
         if version != SCHEMA_VERSION:
             raise StoreError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spamguard import registry
 from spamguard.comment import parse_record
 from spamguard.settings import Settings
 
@@ -32,7 +30,12 @@ _HAM = [
     "Has anyone compared this with the older {topic} release?",
 ]
 _DRUGS = ["viagra", "pills", "cialis", "meds", "supplements"]
-_URLS = ["http://bit.ly/x9z", "https://cheap-deals.xyz/win", "http://tinyurl.com/a1b2", "http://198.51.100.7/go"]
+_URLS = [
+    "http://bit.ly/x9z",
+    "https://cheap-deals.xyz/win",
+    "http://tinyurl.com/a1b2",
+    "http://198.51.100.7/go",
+]
 _TOPICS = ["sourdough", "postgres", "garden", "bicycle", "python", "vacation", "camera"]
 
 
@@ -52,34 +55,14 @@ def demo_records(n: int = 160, seed: int = 0) -> list[dict[str, str]]:
 
 
 def train_version(root: Path, *, seed: int = 0, promote: bool = True) -> str:
-    """Fit a small model into the registry `root` (as `spamguard train --out` would); return its version."""
-    import joblib
-    import sklearn
-
+    """Fit a small model into the registry `root` (as `spamguard train --out` does); return its version."""
     from spamguard.features import FeatureSpace
+    from training.artifacts import write_version
     from training.fit import TrainConfig, fit_model
 
     comments = [parse_record(r) for r in demo_records(seed=seed)]
     config = TrainConfig(space=FeatureSpace(word_bits=12, char_bits=12), seed=seed, C=1.0 + seed)
-    model = fit_model(comments, config)
-    staging = root / registry.VERSIONS / f".staging-{seed}"
-    staging.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model.to_artifact(), staging / registry.ARTIFACT)
-    digest = registry.sha256_file(staging / registry.ARTIFACT)
-    version = registry.new_version_name(digest)
-    manifest = dict(model.manifest)
-    manifest.update(
-        version=version,
-        sha256=digest,
-        created=version,
-        libraries={"scikit-learn": sklearn.__version__},
-        thresholds=model.thresholds.to_dict(),
-    )
-    (staging / registry.MANIFEST).write_text(json.dumps(manifest, default=str), encoding="utf-8")
-    staging.rename(root / registry.VERSIONS / version)
-    if promote:
-        registry.promote(root, version)
-    return version
+    return write_version(root, fit_model(comments, config), {}, make_current=promote).name
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +97,9 @@ def registry_dir(trained_registry: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, trained_registry: Path) -> Settings:
     """Service settings on tmp_path, serving the session's model, with no rate limit or key cache."""
-    return Settings(home=tmp_path / "var", model=trained_registry, rate_limit=0, key_cache_s=0, reload_interval_s=0.1)
+    return Settings(
+        home=tmp_path / "var", model=trained_registry, rate_limit=0, key_cache_s=0, reload_interval_s=0.1
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,100 @@
+"""Run an app under gunicorn, the way `spamguard serve` does (and bench/bare_app.py, for comparison).
+
+No `preload_app`: each worker builds its own app after the fork, so every worker opens its own
+database connection (an SQLite connection must never cross a fork) and starts its own reloader
+thread (threads do not survive a fork). The model is loaded in the worker before it accepts
+connections: gunicorn calls `load()` in `init_process()`, before the worker's accept loop.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from spamguard.metrics import MULTIPROC_VAR
+from spamguard.settings import Settings
+
+# Measured with bench/serve_load.py on the 2-core machine (docs/api.md has the figures): sync workers
+# behind no proxy serve this short request/response traffic best.
+DEFAULT_WORKER_CLASS = "sync"
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the shared metrics directory."""
+    if os.environ.get(MULTIPROC_VAR):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def gunicorn_options(
+    settings: Settings, *, worker_class: str = DEFAULT_WORKER_CLASS, threads: int = 1
+) -> dict[str, Any]:
+    """Return the gunicorn settings every spamguard server (and the bare benchmark app) runs with."""
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "worker_class": worker_class,
+        "threads": threads,
+        "preload_app": False,
+        # A request never legitimately takes seconds: the body is bounded and scoring takes ms.
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "backlog": 2048,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "child_exit": _child_exit,
+        "proc_name": "spamguard",
+    }
+
+
+class GunicornApp(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application built from options and an app loader (called in each worker)."""
+
+    def __init__(self, loader: Callable[[], Any], options: dict[str, Any]) -> None:
+        self.loader = loader
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.loader()
+
+
+def prepare_metrics_dir(settings: Settings) -> Path:
+    """Empty the directory the workers share metrics through and export it to them."""
+    path = Path(os.environ.get(MULTIPROC_VAR) or settings.metrics_dir)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_VAR] = str(path)
+    return path
+
+
+def serve(settings: Settings, *, worker_class: str = DEFAULT_WORKER_CLASS, threads: int = 1) -> None:
+    """Upgrade the store, then run the scoring service under gunicorn until it is stopped."""
+    from spamguard.store import Store
+
+    # Before any import of prometheus_client in this process: it picks its storage at import.
+    prepare_metrics_dir(settings)
+    # Migrate once, here, rather than racing in every worker.
+    store = Store(settings.database_url)
+    store.upgrade()
+    store.close()
+
+    def load() -> Any:
+        from spamguard.app import create_app
+
+        return create_app(settings)
+
+    GunicornApp(load, gunicorn_options(settings, worker_class=worker_class, threads=threads)).run()

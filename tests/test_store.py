@@ -1,0 +1,154 @@
+"""The store: schema versions, one insert per scored comment, idempotency by (site, id)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from spamguard.policy import Reason, Thresholds, Verdict
+from spamguard.store import SCHEMA_VERSION, Store, StoreError
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'sg.db'}")
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def verdict(decision: str = "hold", score: float = 0.6) -> Verdict:
+    return Verdict(
+        decision, score, [Reason("link:shortener", 1.9, "bit.ly")], "v1", "c1", Thresholds(0.2, 0.9)
+    )
+
+
+def test_upgrade_is_idempotent_and_versioned(db: Store) -> None:
+    assert db.schema_version() == SCHEMA_VERSION
+    assert db.upgrade() == SCHEMA_VERSION
+    db.ping()
+    rows = db.execute("SELECT COUNT(*) FROM schema_version").fetchone()
+    assert rows[0] == 1
+
+
+def test_sqlite_is_wal_with_normal_sync(db: Store) -> None:
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_insert_and_read_back(db: Store) -> None:
+    record = {"id": "c1", "site": "blog", "content": "héllo \u0000 <b>x</b>"}
+    assert db.insert_comment("blog", "c1", record, verdict()) is True
+    got = db.get_comment("blog", "c1")
+    assert got is not None
+    assert got.record == record
+    assert (got.decision, got.status, got.score, got.model_version) == ("hold", "held", 0.6, "v1")
+    assert got.reasons == [{"signal": "link:shortener", "weight": 1.9, "detail": "bit.ly"}]
+    assert got.thresholds == {"approve_below": 0.2, "reject_at": 0.9}
+    assert got.created_at.endswith("Z")
+    assert got.answer() == {"id": "c1", "decision": "hold", "score": 0.6,
+                            "reasons": got.reasons, "model_version": "v1"}  # fmt: skip
+
+
+def test_same_site_and_id_is_stored_once(db: Store) -> None:
+    assert db.insert_comment("blog", "c1", {"content": "a"}, verdict("hold"))
+    assert not db.insert_comment("blog", "c1", {"content": "b"}, verdict("approve", 0.01))
+    assert db.get_comment("blog", "c1").decision == "hold"
+    assert db.insert_comment("other", "c1", {"content": "b"}, verdict("reject", 0.99))
+    assert db.count_comments() == 2 and db.count_comments("blog") == 1
+
+
+def test_status_follows_decision(db: Store) -> None:
+    for i, decision in enumerate(["approve", "hold", "reject"]):
+        db.insert_comment("s", str(i), {"content": "x"}, verdict(decision))
+    assert [db.get_comment("s", str(i)).status for i in range(3)] == ["approved", "held", "rejected"]
+
+
+def test_unscored_verdict_without_thresholds(db: Store) -> None:
+    v = Verdict("hold", 0.5, [Reason("system:unscored", 0.0, "no model")], None, None, None)
+    db.insert_comment("s", "u", {"content": "x"}, v)
+    got = db.get_comment("s", "u")
+    assert got.thresholds is None and got.model_version is None
+
+
+def test_missing_comment(db: Store) -> None:
+    assert db.get_comment("blog", "nope") is None
+
+
+def test_connections_are_per_thread(db: Store) -> None:
+    errors = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(20):
+                db.insert_comment("t", f"{n}-{i}", {"content": "x"}, verdict())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert db.count_comments("t") == 80
+
+
+def test_newer_schema_is_refused(db: Store) -> None:
+    db.execute("UPDATE schema_version SET version = 999")
+    with pytest.raises(StoreError, match="newer"):
+        db.upgrade()
+    with pytest.raises(StoreError, match="schema version 999"):
+        db.ping()
+
+
+def test_ping_on_empty_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="db upgrade"):
+        Store(f"sqlite:///{tmp_path / 'empty.db'}").ping()
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot open"):
+        Store(f"sqlite:///{blocker / 'sub' / 'x.db'}").upgrade()
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        Store(f"sqlite:///{bad}").upgrade()
+
+
+def test_unsupported_url() -> None:
+    with pytest.raises(StoreError, match="unsupported"):
+        Store("mysql://x")
+
+
+def test_postgres_parameters_are_translated() -> None:
+    store = Store("postgresql://u:secret@127.0.0.1/db")
+    assert (
+        store.sql("SELECT 1 WHERE a = :a AND b::text = :b_2")
+        == "SELECT 1 WHERE a = %(a)s AND b::text = %(b_2)s"
+    )
+    assert "secret" not in store.safe_url()
+
+
+def test_rolled_back_transaction_leaves_nothing(db: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with db.transaction() as run:
+            run("INSERT INTO api_keys (key_hash, prefix, sites, created_at) VALUES ('h', 'p', '[]', 't')")
+            raise RuntimeError
+    assert db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 0
+
+
+def test_file_is_sqlite(db: Store) -> None:
+    assert db.path is not None
+    with sqlite3.connect(db.path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
