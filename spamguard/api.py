@@ -144,7 +144,9 @@ def read_json(max_bytes: int) -> Any:
         raise UnsupportedMediaType(f"JSON must be UTF-8, not {charset!r}")
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
-    data = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    data = request.get_data(cache=False)  # a chunked body is cut off at MAX_CONTENT_LENGTH
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
     if not data.strip():
         raise BadRequest("the body is empty: send a JSON comment record", code="empty_body")
     try:

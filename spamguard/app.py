@@ -37,8 +37,9 @@ def create_app(settings: Settings | None = None, *, reload: bool = True) -> Flas
     settings = load_settings() if settings is None else settings
     logging.getLogger("spamguard").setLevel(settings.log_level)
     app = Flask(__name__)
-    # Werkzeug answers 413 for bodies over this, streamed or not, before the view reads them.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Werkzeug stops reading a streamed (chunked) body here; one byte more than allowed, so that
+    # api.read_json can tell a body of exactly the limit from a longer one it cut off.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(settings.database_url)
     store.upgrade()
