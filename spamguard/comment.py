@@ -39,6 +39,7 @@ _LABELS = {
     "ham": 0, "0": 0, "false": 0, "no": 0,
 }  # fmt: skip
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,128}@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)$")
 
 
@@ -137,11 +138,12 @@ def clean_datetime(value: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        # Year 1 or 9999 with an offset leaves the range of datetime once moved to UTC.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 _CLEANERS = {
@@ -162,14 +164,15 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
         raise RecordError("'content' must be a string", "content")
     if len(content) > MAX_CONTENT_CHARS:
         raise RecordError(f"'content' is longer than {MAX_CONTENT_CHARS} characters", "content")
-    values: dict[str, Any] = {"content": content, "source": source}
+    values: dict[str, Any] = {"content": _without_surrogates(content), "source": source}
     if raw.get("author_ip") is None and raw.get("ip") is not None:
         raw = {**raw, "author_ip": raw["ip"]}
     for name in TEXT_FIELDS:
         value = raw.get(name)
         if value is None:
             continue
-        if isinstance(value, int | float) and not isinstance(value, bool) and name in ("id", "post_id", "parent_id"):
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and name in ("id", "post_id", "parent_id"):
             value = str(value)  # platforms often send numeric ids
         if not isinstance(value, str):
             raise RecordError(f"'{name}' must be a string", name)
@@ -177,7 +180,7 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
             if name in ("id", "site"):
                 raise RecordError(f"'{name}' must be under {MAX_FIELD_CHARS} characters without NUL", name)
             continue
-        value = value.strip()
+        value = _without_surrogates(value.strip())
         if not value:
             continue
         if name == "created_at":
@@ -191,6 +194,18 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
     values["time_on_page_ms"] = _parse_time_on_page(raw.get("time_on_page_ms"))
     values["label"] = parse_label(raw.get("label"))
     return Comment(**values)
+
+
+def _without_surrogates(value: str) -> str:
+    # json.loads turns a lone "\ud800" escape into a string no encoder accepts; features
+    # encode text, so such code points become U+FFFD here, once, for every caller.
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def _parse_time_on_page(value: Any) -> int | None:
