@@ -1,0 +1,162 @@
+"""Tests for spamguard.features: stable hashing, TF-IDF weighting, one path for any batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfTransformer
+
+from spamguard.comment import Comment, parse_record
+from spamguard.features import FeatureSpace, char_hashes, extract, idf_from_counts, weigh, word_hashes
+from spamguard.signals import SIGNAL_NAMES
+
+SPACE = FeatureSpace(word_bits=12, char_bits=14)
+TEXTS = [
+    "Buy cheap pills now at http://bit.ly/x",
+    "Thanks for the write-up, it helped me fix my setup.",
+    "Привет, отличная статья! 😀 ｆｒｅｅ",
+    "",
+    "a",
+]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# Runs here and in a subprocess: keep it free of test-only imports so the subprocess starts fast.
+BUCKETS_CODE = """
+from spamguard.comment import Comment
+from spamguard.features import FeatureSpace, extract
+
+
+def buckets(texts, space):
+    ex = extract([Comment(t) for t in texts], space)
+    rows = range(len(texts))
+    return {
+        "word": [ex.word_idx[ex.word_ptr[i] : ex.word_ptr[i + 1]].tolist() for i in rows],
+        "char": [ex.char_idx[ex.char_ptr[i] : ex.char_ptr[i + 1]].tolist() for i in rows],
+    }
+"""
+_namespace: dict = {}
+exec(BUCKETS_CODE, _namespace)
+
+
+def buckets(texts: list[str]) -> dict[str, list[list[int]]]:
+    """Word and character buckets of each text, through the whole extraction path."""
+    return _namespace["buckets"](texts, SPACE)
+
+
+def test_hashing_is_the_same_in_every_process():
+    # Python salts str hashes per process; a model trained in one process and served in another
+    # must see the same buckets, so features must not depend on hash().
+    code = BUCKETS_CODE + (
+        "import json, sys\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        f"print(json.dumps(buckets(texts, FeatureSpace(**{SPACE.to_dict()!r}))))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345" if os.environ.get("PYTHONHASHSEED") != "12345" else "7"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, input=json.dumps(TEXTS),
+                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    assert json.loads(out.stdout) == buckets(TEXTS)
+
+
+def test_buckets_are_in_range_and_deterministic():
+    first, second = buckets(TEXTS), buckets(TEXTS)
+    assert first == second
+    assert all(0 <= b < SPACE.n_word for row in first["word"] for b in row)
+    assert all(0 <= b < SPACE.n_char for row in first["char"] for b in row)
+
+
+def test_word_hashes_cover_unigrams_and_bigrams():
+    idx, tokens = word_hashes("cheap pills now", SPACE, True)
+    assert len(idx) == 5
+    assert sorted(tokens.values()) == sorted(["cheap", "pills", "now", "cheap pills", "pills now"])
+    assert word_hashes("cheap pills now", SPACE, False)[1] == {}
+    assert len(word_hashes("a b c", SPACE, False)[0]) == 0  # single letters are not words
+
+
+def test_char_hashes_count_every_ngram():
+    text = "abcdef"
+    expected = sum(len(text) - k + 1 for k in range(SPACE.char_min, SPACE.char_max + 1))
+    assert len(char_hashes(text, SPACE)) == expected
+    assert len(char_hashes("ab", SPACE)) == 0
+    assert len(char_hashes("", SPACE)) == 0
+    # Same n-gram, same bucket, wherever it is.
+    assert set(char_hashes("xabc", SPACE)) & set(char_hashes("abcy", SPACE))
+
+
+def test_extract_does_not_depend_on_the_batch():
+    together = extract([Comment(t) for t in TEXTS], SPACE)
+    for i, text in enumerate(TEXTS):
+        alone = extract([Comment(text)], SPACE)
+        w0, w1 = together.word_ptr[i], together.word_ptr[i + 1]
+        c0, c1 = together.char_ptr[i], together.char_ptr[i + 1]
+        assert np.array_equal(alone.word_idx, together.word_idx[w0:w1])
+        assert np.array_equal(alone.word_cnt, together.word_cnt[w0:w1])
+        assert np.array_equal(alone.char_idx, together.char_idx[c0:c1])
+        assert np.array_equal(alone.char_cnt, together.char_cnt[c0:c1])
+        assert np.array_equal(alone.signals[0], together.signals[i])
+
+
+def test_counts_add_up():
+    ex = extract([Comment("spam spam spam eggs")], SPACE)
+    assert sorted(ex.word_cnt.tolist()) == [1.0, 1.0, 2.0, 3.0]  # eggs, "spam eggs", "spam spam", spam
+    assert len(set(ex.word_idx.tolist())) == len(ex.word_idx)  # one entry per bucket
+
+
+def test_case_and_disguise_do_not_change_features():
+    a, b = buckets(["FREE Money"]), buckets(["ｆｒｅｅ mоney\u200b"])  # fullwidth, Cyrillic о, ZWSP
+    assert a == b
+
+
+def test_empty_text():
+    ex = extract([parse_record({"content": ""})], SPACE, explain=True)
+    assert len(ex) == 1
+    assert ex.word_ptr.tolist() == [0, 0] and ex.char_ptr.tolist() == [0, 0]
+    assert ex.signals.shape == (1, len(SIGNAL_NAMES)) and not ex.signals.any()
+    assert ex.details == [{}] and ex.tokens == [{}]
+    empty = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, np.ones(SPACE.n_word))
+    assert empty.shape == (0,)
+
+
+def test_extract_of_no_comments():
+    ex = extract([], SPACE)
+    assert len(ex) == 0 and ex.signals.shape == (0, len(SIGNAL_NAMES))
+    assert ex.word_ptr.tolist() == [0]
+
+
+def test_weigh_rows_are_l2_normalised():
+    # Rows 0 and 3 are empty: normalisation must stay aligned with the rows that have values.
+    ptr = np.array([0, 0, 3, 4, 4, 6])
+    idx = np.array([1, 5, 7, 2, 0, 9])
+    cnt = np.array([1.0, 3.0, 2.0, 5.0, 1.0, 1.0])
+    idf = np.linspace(1.0, 3.0, 10)
+    values = weigh(ptr, idx, cnt, idf)
+    assert values.shape == idx.shape and (values > 0).all()
+    for row in range(len(ptr) - 1):
+        part = values[ptr[row] : ptr[row + 1]]
+        if len(part):
+            assert np.isclose(np.sqrt((part**2).sum()), 1.0, atol=1e-12)
+    assert np.isclose(values[3], 1.0)  # a row with one value is that value, normalised
+
+
+def test_weigh_and_idf_match_scikit_learn():
+    ex = extract([Comment(t) for t in TEXTS], SPACE)
+    counts = sp.csr_matrix((ex.char_cnt, ex.char_idx, ex.char_ptr), shape=(len(TEXTS), SPACE.n_char))
+    reference = TfidfTransformer(sublinear_tf=True, smooth_idf=True, norm="l2").fit(counts)
+    idf = idf_from_counts(ex.char_ptr, ex.char_idx, SPACE.n_char)
+    assert np.allclose(idf, reference.idf_, atol=1e-12)
+    ours = sp.csr_matrix((weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, idf), ex.char_idx, ex.char_ptr),
+                         shape=counts.shape)  # fmt: skip
+    assert abs(ours - reference.transform(counts)).max() < 1e-12
+
+
+def test_feature_space_dimensions():
+    space = FeatureSpace(word_bits=4, char_bits=5)
+    assert (space.n_word, space.n_char) == (16, 32)
+    assert space.dim == 16 + 32 + len(SIGNAL_NAMES)
+    assert FeatureSpace(**space.to_dict()) == space
