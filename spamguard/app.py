@@ -30,8 +30,11 @@ class State:
     metrics: Metrics
 
 
-def create_app(settings: Settings | None = None, *, reload: bool = True) -> Flask:
-    """Build the app: open the store (upgrading its schema), load the model, start the reloader."""
+def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
+    """Build the app: open the store (upgrading its schema), load the model, start the reloader.
+
+    `background=False` (tests) starts no background thread: no model reloader, no WAL checkpointer.
+    """
     from spamguard.api import bp
 
     settings = load_settings() if settings is None else settings
@@ -41,13 +44,15 @@ def create_app(settings: Settings | None = None, *, reload: bool = True) -> Flas
     # api.read_json can tell a body of exactly the limit from a longer one it cut off.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, background_checkpoints=background)
     store.upgrade()
+    if background:
+        store.start_checkpointer()
     metrics = Metrics()
     metrics.budget.set(settings.latency_budget_ms / 1000)
     holder = ModelHolder(settings.model, metrics)
     holder.load()
-    if reload and holder.follows_registry:
+    if background and holder.follows_registry:
         holder.start(settings.reload_interval_s)
     keys, limiter = KeyCache(store, settings.key_cache_s), RateLimiter(settings.rate_limit)
     app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics)

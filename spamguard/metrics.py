@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -74,7 +74,8 @@ class Metrics:
     def render(self) -> bytes:
         """Return the Prometheus text of every worker (or of this process)."""
         path = os.environ.get(MULTIPROC_VAR)
-        if path:
+        # prometheus_client chose its storage when first imported; only files can be added up.
+        if path and values.ValueClass is not values.MutexValue:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=path)
             return generate_latest(registry)

@@ -13,10 +13,12 @@ The schema is versioned: `MIGRATIONS[n]` takes a database from version n to n + 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,14 @@ from spamguard.policy import APPROVE, HOLD, REJECT, Verdict
 # A write waits this long for another process's write lock before the request fails with 503.
 # Commits take well under a millisecond, so reaching it means the disk or a process is stuck.
 BUSY_TIMEOUT_S = 2.0
+# SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 … while another worker holds the write lock
+# for ~30 µs; waiting in our own loop from 50 µs up cuts the writes over 1 ms about six-fold.
+_FIRST_WAIT_S, _MAX_WAIT_S = 0.00005, 0.002
+# With a background checkpointer, requests leave checkpoints (and their fsyncs, up to tens of ms here)
+# to it; this many WAL pages (64 MiB) is the safety net if it stalls: a request checkpoints then.
+BACKGROUND_AUTOCHECKPOINT_PAGES = 16384
+
+log = logging.getLogger(__name__)
 
 STATUS = {APPROVE: "approved", HOLD: "held", REJECT: "rejected"}
 
@@ -106,8 +116,11 @@ def utcnow() -> str:
 class Store:
     """A database URL and one connection per thread and process (never shared across a fork)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, background_checkpoints: bool = False) -> None:
         self.url = url
+        self.background_checkpoints = background_checkpoints
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             self.path: Path | None = Path(url[len("sqlite:///") :])
@@ -155,10 +168,12 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: no implicit transactions; each statement commits on its own
             # unless transaction() opened one.
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            self._busy_retry(conn, "PRAGMA journal_mode=WAL", {})
             # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
+            if self.background_checkpoints:
+                conn.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_AUTOCHECKPOINT_PAGES}")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         return conn
@@ -166,6 +181,32 @@ class Store:
     def safe_url(self) -> str:
         """Return the URL without its password, for messages."""
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.url)
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """Checkpoint the SQLite WAL every `interval` seconds on a thread, off the request path."""
+        if self.dialect != "sqlite" or self._checkpointer is not None:
+            return
+        self._stop.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(interval,), name="spamguard-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                # PASSIVE never blocks writers; sqlite3 releases the GIL during the I/O.
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except StoreError as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
+        self.close()
+
+    def stop_checkpointer(self) -> None:
+        """Stop the checkpoint thread."""
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -186,9 +227,24 @@ class Store:
     def execute(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run one statement in its own transaction and return the cursor."""
         try:
-            return self.connection().execute(self.sql(text), params or {})
+            return self._busy_retry(self.connection(), self.sql(text), params or {})
         except self._errors as exc:
             raise StoreError(f"database error: {exc}") from exc
+
+    def _busy_retry(self, conn: Any, text: str, params: Mapping[str, Any]) -> Any:
+        """Run a statement that starts a transaction, waiting while another process writes."""
+        if self.dialect != "sqlite":
+            return conn.execute(text, params)
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        wait = _FIRST_WAIT_S
+        while True:
+            try:
+                return conn.execute(text, params)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(wait)
+            wait = min(2 * wait, _MAX_WAIT_S)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -208,7 +264,7 @@ class Store:
             return
         # IMMEDIATE takes the write lock first, so two writers wait (busy timeout) instead of
         # failing at the upgrade from a read to a write lock.
-        conn.execute("BEGIN IMMEDIATE")
+        self._busy_retry(conn, "BEGIN IMMEDIATE", {})
         try:
             yield lambda text, params=None: conn.execute(text, params or {})
         except BaseException:
