@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -167,8 +168,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "data" / "demo.jsonl"
 # Tests read the shared datasets in place (never copied into the repo); marked `datasets`.
 DATASETS = ROOT.parent / "shared" / "datasets"
-# Enough rows per class for a model with a real hold band, few enough to fit in about 2 s.
-DEMO_ROWS_PER_CLASS = 250
+# Enough rows per class for a model with a real hold band, few enough to fit in about a second.
+DEMO_ROWS_PER_CLASS = 200
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +191,7 @@ def demo_registry(tmp_path_factory: pytest.TempPathFactory, demo_comments: list)
     from training.fit import TrainConfig, fit_model
 
     root = tmp_path_factory.mktemp("demo-registry")
-    config = TrainConfig(space=FeatureSpace(word_bits=14, char_bits=15), C=1.0)
+    config = TrainConfig(space=FeatureSpace(word_bits=14, char_bits=15), C=1.0, folds=3)
     write_version(root, fit_model(demo_comments, config), {"data": {"rows": len(demo_comments)}})
     return root
 
@@ -201,3 +202,93 @@ def demo_model(demo_registry: Path) -> object:
     from spamguard.model import load_model
 
     return load_model(demo_registry)
+
+
+class LiveServer:
+    """A `spamguard serve` process on a free loopback port, and a little HTTP client for it."""
+
+    def __init__(self, home: Path, model: Path, workers: int = 2, **env: str) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.home = home
+        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        environ.update(
+            SPAMGUARD_HOME=str(home), SPAMGUARD_MODEL=str(model), SPAMGUARD_PORT=str(self.port),
+            SPAMGUARD_HOST="127.0.0.1", SPAMGUARD_WORKERS=str(workers), SPAMGUARD_RATE_LIMIT="0",
+            SPAMGUARD_LOG_LEVEL="INFO", **env,
+        )  # fmt: skip
+        self.log = home / "serve.log"
+        home.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from spamguard.cli import main; main()", "serve"],
+                env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def request(self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None,
+                timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        """Send one request over a fresh connection; return status, headers and body."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            hdrs = dict(headers or {})
+            if data is not None:
+                hdrs.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=data, headers=hdrs)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until /readyz answers 200."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited:\n{self.log.read_text()}"
+            try:
+                if self.request("GET", "/readyz", timeout=1.0)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready after {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        """Stop gunicorn (SIGTERM, then SIGKILL to its own process group) and return its exit code."""
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start `spamguard serve` processes (stopped at teardown); call with model=registry path."""
+    servers: list[LiveServer] = []
+
+    def start(model: Path, **kwargs: object) -> LiveServer:
+        server = LiveServer(tmp_path / f"home{len(servers)}", model, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,92 @@
+"""The real server: `spamguard serve` under gunicorn, scoring over a socket, metrics across workers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from spamguard.keys import create_key
+from spamguard.store import Store
+
+
+def make_key(home: Path, *sites: str) -> str:
+    store = Store(f"sqlite:///{home / 'spamguard.db'}")
+    store.upgrade()
+    key, _ = create_key(store, sites or ["blog"])
+    store.close()
+    return key
+
+
+def test_gunicorn_scores_over_a_socket(live_server, trained_registry: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = live_server(trained_registry, workers=2)
+    key = make_key(server.home)
+    server.wait_ready()
+    auth = {"Authorization": f"Bearer {key}"}
+
+    status, _, body = server.request(
+        "POST", "/score", {"id": "c1", "content": "Buy cheap pills at http://bit.ly/x"}, auth
+    )
+    answer = json.loads(body)
+    assert status == 200 and answer["id"] == "c1" and answer["decision"] in ("hold", "reject")
+    assert answer["model_version"] and answer["elapsed_ms"] > 0
+
+    for i in range(30):
+        status, _, _ = server.request(
+            "POST", "/score", {"id": f"n{i}", "content": f"Nice post number {i}"}, auth
+        )
+        assert status == 200
+    again = json.loads(server.request("POST", "/score", {"id": "c1", "content": "something else"}, auth)[2])
+    assert again["decision"] == answer["decision"] and again["score"] == answer["score"]
+
+    status, _, body = server.request("POST", "/score", {"content": 5}, auth)
+    assert status == 400 and json.loads(body)["error"]["field"] == "content"
+    assert server.request("POST", "/score", {"content": "x"})[0] == 401
+    status, headers, body = server.request(
+        "POST", "/score", None, {**auth, "Content-Type": "application/json"}
+    )
+    assert status == 400
+
+    store = Store(f"sqlite:///{server.home / 'spamguard.db'}")
+    assert store.count_comments("blog") == 31
+    store.close()
+
+    # Every worker's counts are in /metrics, whichever worker answers the scrape.
+    status, headers, body = server.request("GET", "/metrics")
+    text = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    scored = sum(
+        float(v)
+        for v in re.findall(
+            r'spamguard_requests_total\{[^}]*endpoint="/score"[^}]*status="200"[^}]*\} (\S+)', text
+        )
+    )
+    assert scored == 32
+    assert len(set(re.findall(r'spamguard_model_version_info\{pid="(\d+)"', text))) == 2, (
+        "one model per worker"
+    )
+    assert re.search(r"spamguard_store_write_seconds_count \S+", text)
+
+    assert server.request("GET", "/healthz")[0] == 200
+    assert server.request("GET", "/openapi.json")[0] == 200
+    assert server.stop() == 0
+
+
+def test_serve_without_a_model_holds(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = live_server(tmp_path / "no-models", workers=1)
+    key = make_key(server.home)
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            status, _, body = server.request("GET", "/readyz", timeout=1.0)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and server.proc.poll() is None, server.log.read_text()
+            time.sleep(0.1)
+    assert status == 503 and "model" in json.loads(body)["error"]["message"]
+    status, _, body = server.request(
+        "POST", "/score", {"content": "hello"}, {"Authorization": f"Bearer {key}"}
+    )
+    assert status == 200 and json.loads(body)["decision"] == "hold"
