@@ -292,3 +292,45 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+# --- core fixtures: the demo corpus and a model trained on part of it -------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = ROOT / "data" / "demo.jsonl"
+# Tests read the shared datasets in place (never copied into the repo); marked `datasets`.
+DATASETS = ROOT.parent / "shared" / "datasets"
+# Enough rows per class for a model with a real hold band, few enough to fit in about a second.
+DEMO_ROWS_PER_CLASS = 200
+
+
+@pytest.fixture(scope="session")
+def demo_comments() -> list:
+    """Labelled comments from data/demo.jsonl: the first DEMO_ROWS_PER_CLASS of each class."""
+    from training.loaders import load_file
+
+    comments = load_file(DEMO_DATA)
+    spam = [c for c in comments if c.label == 1][:DEMO_ROWS_PER_CLASS]
+    ham = [c for c in comments if c.label == 0][:DEMO_ROWS_PER_CLASS]
+    return spam + ham
+
+
+@pytest.fixture(scope="session")
+def demo_registry(tmp_path_factory: pytest.TempPathFactory, demo_comments: list) -> Path:
+    """A registry whose current version was fitted on `demo_comments` (do not modify)."""
+    from spamguard.features import FeatureSpace
+    from training.artifacts import write_version
+    from training.fit import TrainConfig, fit_model
+
+    root = tmp_path_factory.mktemp("demo-registry")
+    config = TrainConfig(space=FeatureSpace(word_bits=14, char_bits=15), C=1.0, folds=3)
+    write_version(root, fit_model(demo_comments, config), {"data": {"rows": len(demo_comments)}})
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_model(demo_registry: Path) -> object:
+    """The model of `demo_registry`, loaded and verified."""
+    from spamguard.model import load_model
+
+    return load_model(demo_registry)
