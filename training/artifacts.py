@@ -48,6 +48,10 @@ def write_version(root: Path, model: Model, extra: dict[str, Any], *, make_curre
         digest = registry.sha256_file(artifact)
         version = registry.new_version_name(digest)
         manifest = {
+            **model.manifest,
+            **extra,
+            # What identifies and verifies this file comes last: a model loaded from another
+            # version carries that version's name and hash in its manifest.
             "version": version,
             "created": datetime.now(UTC).isoformat(),
             "sha256": digest,
@@ -55,10 +59,9 @@ def write_version(root: Path, model: Model, extra: dict[str, Any], *, make_curre
             "feature_space": model.space.to_dict(),
             "thresholds": model.thresholds.to_dict(),
             "calibration": list(model.calibration),
-            **model.manifest,
-            **extra,
         }
-        registry.write_atomic(staging / registry.MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+        text = json.dumps(manifest, indent=2, default=str)
+        registry.write_atomic(staging / registry.MANIFEST, text.encode())
         final = versions / version
         os.replace(staging, final)
     except BaseException:
