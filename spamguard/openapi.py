@@ -39,7 +39,8 @@ def _record_schema() -> dict[str, Any]:
         if name in _FIELD_HELP:
             schema["description"] = _FIELD_HELP[name]
         props[name] = schema
-    props["ip"] = {"type": "string", "nullable": True, "description": "alias of author_ip"}
+    # No type: the alias is read (and must then be a string) only when author_ip is absent.
+    props["ip"] = {"description": "alias of author_ip, read only when author_ip is absent"}
     props["time_on_page_ms"] = {
         "type": "integer", "nullable": True,
         "description": "milliseconds from form render to submit; odd values are treated as unknown",
