@@ -18,7 +18,7 @@ from spamguard.normalize import normalize
 from spamguard.signals import SIGNAL_NAMES, signals
 
 _WORD = re.compile(r"\w\w+")
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_DIGITS = re.compile(r"\d")
 _PRIME = np.uint64(0x100000001B3)
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
@@ -33,6 +33,8 @@ class FeatureSpace:
     char_bits: int = 20
     char_min: int = 3
     char_max: int = 5
+    char_wb: bool = False
+    fold_digits: bool = False
     word_weight: float = 1.0
     char_weight: float = 1.0
     signal_weight: float = 1.0
@@ -81,23 +83,27 @@ def char_hashes(text: str, space: FeatureSpace) -> np.ndarray:
     n = len(cps)
     parts = []
     h = np.zeros(n, dtype=np.uint64)
+    if space.char_wb:
+        # Spaces seen so far, to drop n-grams that span a word boundary (a space inside them).
+        spaces = np.concatenate(([0], np.cumsum(cps == 32)))
     for k in range(space.char_max):
         m = n - k
         if m <= 0:
             break
-        # Polynomial rolling hash of the n-gram starting at each position, then a 64-bit finaliser.
+        # Polynomial rolling hash of the n-gram starting at each position.
         h = h[:m] * _PRIME + cps[k : k + m] + np.uint64(1)
         if k + 1 >= space.char_min:
-            x = h ^ (h >> _S33)
-            x *= _MIX1
-            x ^= x >> _S29
-            x *= _MIX2
-            x ^= x >> _S33
-            parts.append(x)
+            parts.append(h if not space.char_wb else h[spaces[k : k + m] - spaces[1 : m + 1] == 0])
     if not parts:
         return np.empty(0, dtype=np.int64)
-    mask = np.uint64(space.n_char - 1)
-    return (np.concatenate(parts) & mask).astype(np.int64)
+    # A 64-bit finaliser spreads the polynomial hash over the low bits kept as the bucket.
+    x = np.concatenate(parts)
+    x ^= x >> _S33
+    x *= _MIX1
+    x ^= x >> _S29
+    x *= _MIX2
+    x ^= x >> _S33
+    return (x & np.uint64(space.n_char - 1)).astype(np.int64)
 
 
 def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
@@ -111,36 +117,50 @@ def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray,
 
 
 def _counts(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # np.unique does the same but its overhead dominates on a few hundred elements.
     if not len(idx):
         return idx, np.empty(0, dtype=np.float64)
-    uniq, counts = np.unique(idx, return_counts=True)
-    return uniq, counts.astype(np.float64)
+    idx = np.sort(idx)
+    starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
+    return idx[starts], np.diff(np.append(starts, len(idx))).astype(np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Raw features of one comment: n-gram buckets with counts, and signal values."""
+
+    word_idx: np.ndarray
+    word_cnt: np.ndarray
+    char_idx: np.ndarray
+    char_cnt: np.ndarray
+    signals: np.ndarray
+    details: dict[str, str]
+    tokens: dict[int, str]
+
+
+def extract_one(comment: Comment, space: FeatureSpace, *, explain: bool = False) -> Raw:
+    """Turn one comment into raw n-gram counts and signal values (explain keeps reason details)."""
+    text = normalize(comment.content)
+    lowered = text.text.lower()
+    sig, details = signals(comment, text, lowered)
+    if space.fold_digits:
+        lowered = _DIGITS.sub("0", lowered)
+    words, tokens = word_hashes(lowered, space, explain)
+    word_idx, word_cnt = _counts(words)
+    char_idx, char_cnt = _counts(char_hashes(" " + lowered + " ", space))
+    return Raw(word_idx, word_cnt, char_idx, char_cnt, sig, details, tokens)
 
 
 def extract(comments: Sequence[Comment], space: FeatureSpace, *, explain: bool = False) -> Extracted:
-    """Turn comments into raw n-gram counts and signal values (explain keeps reason details)."""
-    w_idx, w_cnt, c_idx, c_cnt = [], [], [], []
-    sig = np.zeros((len(comments), len(SIGNAL_NAMES)))
-    details, tokens = [], []
-    for row, comment in enumerate(comments):
-        text = normalize(comment.content)
-        lowered = text.text.lower()
-        words, names = word_hashes(lowered, space, explain)
-        for hashes, idx_out, cnt_out in (
-            (words, w_idx, w_cnt),
-            (char_hashes(" " + lowered + " ", space), c_idx, c_cnt),
-        ):
-            uniq, counts = _counts(hashes)
-            idx_out.append(uniq)
-            cnt_out.append(counts)
-        sig[row], found = signals(comment, text)
-        if explain:
-            details.append(found)
-            tokens.append(names)
+    """Turn comments into raw n-gram counts and signal values, stacked as CSR-style arrays."""
+    raws = [extract_one(c, space, explain=explain) for c in comments]
+    sig = np.vstack([r.signals for r in raws]) if raws else np.zeros((0, len(SIGNAL_NAMES)))
     return Extracted(
-        _ptr(w_idx), _cat(w_idx, np.int64), _cat(w_cnt, np.float64),
-        _ptr(c_idx), _cat(c_idx, np.int64), _cat(c_cnt, np.float64),
-        sig, details, tokens,
+        _ptr([r.word_idx for r in raws]), _cat([r.word_idx for r in raws], np.int32),
+        _cat([r.word_cnt for r in raws], np.float64),
+        _ptr([r.char_idx for r in raws]), _cat([r.char_idx for r in raws], np.int32),
+        _cat([r.char_cnt for r in raws], np.float64),
+        sig, [r.details for r in raws] if explain else [], [r.tokens for r in raws] if explain else [],
     )  # fmt: skip
 
 
@@ -163,6 +183,14 @@ def weigh(ptr: np.ndarray, idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) ->
     starts = ptr[:-1][lengths > 0]
     norms = np.sqrt(np.add.reduceat(values * values, starts))
     return values / np.repeat(norms, lengths[lengths > 0])
+
+
+def weigh_one(idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Return the TF-IDF values of one comment: `weigh` for a single row, without its overhead."""
+    values = (1.0 + np.log(cnt)) * idf[idx]
+    if not len(values):
+        return values
+    return values / np.sqrt(np.add.reduce(values * values))
 
 
 def idf_from_counts(ptr: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:

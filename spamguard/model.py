@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 
 from spamguard import registry
 from spamguard.comment import Comment, parse_record
-from spamguard.features import Extracted, FeatureSpace, extract, weigh
+from spamguard.features import Extracted, FeatureSpace, Raw, extract, extract_one, weigh, weigh_one
 from spamguard.policy import REJECT, Reason, Thresholds, Verdict, decide, rule_hits
 from spamguard.signals import SIGNAL_HELP, SIGNAL_NAMES
 
@@ -65,53 +66,45 @@ class Model:
 
     def score(self, record: Comment | Mapping[str, Any]) -> Verdict:
         """Score one comment and explain the score."""
-        return self.score_many([record])[0]
+        comment = record if isinstance(record, Comment) else parse_record(record)
+        raw = extract_one(comment, self.space, explain=True)
+        word_contrib = weigh_one(raw.word_idx, raw.word_cnt, self.word_idf) * self.w_word[raw.word_idx]
+        char_contrib = weigh_one(raw.char_idx, raw.char_cnt, self.char_idf) * self.w_char[raw.char_idx]
+        sig_contrib = raw.signals * self.w_sig
+        log_odds = word_contrib.sum() + char_contrib.sum() + sig_contrib.sum() + self.intercept
+        a, b = self.calibration
+        score = 1.0 / (1.0 + math.exp(-(a * log_odds + b)))
+        hits = rule_hits(comment)
+        decision = REJECT if hits else decide(score, self.thresholds)
+        reasons = hits + self._reasons(raw, sig_contrib, word_contrib, char_contrib)
+        return Verdict(decision, score, reasons, self.version, comment.id, self.thresholds)
 
     def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
-        """Score comments and explain each score."""
-        comments = _comments(records)
-        ex = extract(comments, self.space, explain=True)
-        word_vals = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf)
-        char_vals = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf)
-        word_contrib = word_vals * self.w_word[ex.word_idx]
-        char_contrib = char_vals * self.w_char[ex.char_idx]
-        probs = self.calibrate(self._log_odds(ex, word_contrib, char_contrib))
-        verdicts = []
-        for row, comment in enumerate(comments):
-            w0, w1 = ex.word_ptr[row], ex.word_ptr[row + 1]
-            c0, c1 = ex.char_ptr[row], ex.char_ptr[row + 1]
-            reasons = self._reasons(ex, row, ex.word_idx[w0:w1], word_contrib[w0:w1], char_contrib[c0:c1])
-            score = float(probs[row])
-            hits = rule_hits(comment)
-            decision = REJECT if hits else decide(score, self.thresholds)
-            verdicts.append(Verdict(decision, score, hits + reasons, self.version, comment.id, self.thresholds))
-        return verdicts
+        """Score comments one by one, each with its reasons."""
+        return [self.score(r) for r in records]
 
-    def _log_odds(self, ex: Extracted, word_contrib: np.ndarray | None = None,
-                  char_contrib: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-        if word_contrib is None:
-            word_contrib = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf) * self.w_word[ex.word_idx]
-        if char_contrib is None:
-            char_contrib = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf) * self.w_char[ex.char_idx]
-        return _row_sums(ex.word_ptr, word_contrib) + _row_sums(ex.char_ptr, char_contrib) \
-            + ex.signals @ self.w_sig + self.intercept  # fmt: skip
+    def _log_odds(self, ex: Extracted) -> np.ndarray:
+        word = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf) * self.w_word[ex.word_idx]
+        char = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf) * self.w_char[ex.char_idx]
+        return _row_sums(ex.word_ptr, word) + _row_sums(ex.char_ptr, char) + ex.signals @ self.w_sig + self.intercept
 
-    def _reasons(self, ex: Extracted, row: int, word_idx: np.ndarray, word_contrib: np.ndarray,
+    def _reasons(self, raw: Raw, sig_contrib: np.ndarray, word_contrib: np.ndarray,
                  char_contrib: np.ndarray) -> list[Reason]:  # fmt: skip
         reasons = []
-        details = ex.details[row]
-        sig = ex.signals[row]
-        for i in np.flatnonzero(sig):
+        for i in np.flatnonzero(np.abs(sig_contrib) >= MIN_REASON_WEIGHT):
             name = SIGNAL_NAMES[i]
-            reasons.append(Reason(name, float(sig[i] * self.w_sig[i]), details.get(name) or SIGNAL_HELP[name]))
-        tokens = ex.tokens[row]
-        order = np.argsort(word_contrib)
-        for j in {*order[:MAX_HAM_REASONS], *order[-MAX_SPAM_REASONS:]}:
-            reasons.append(Reason("text:words", float(word_contrib[j]), tokens.get(int(word_idx[j]), "")))
-        if len(char_contrib):
-            reasons.append(Reason("text:style", float(char_contrib.sum()), "spelling and character patterns"))
-        spam = sorted((r for r in reasons if r.weight >= MIN_REASON_WEIGHT), key=lambda r: -r.weight)
-        ham = sorted((r for r in reasons if r.weight <= -MIN_REASON_WEIGHT), key=lambda r: r.weight)
+            reasons.append(Reason(name, float(sig_contrib[i]), raw.details.get(name) or SIGNAL_HELP[name]))
+        if len(word_contrib):
+            order = np.argsort(word_contrib)
+            for j in {*order[:MAX_HAM_REASONS].tolist(), *order[-MAX_SPAM_REASONS:].tolist()}:
+                weight = float(word_contrib[j])
+                if abs(weight) >= MIN_REASON_WEIGHT:
+                    reasons.append(Reason("text:words", weight, raw.tokens.get(int(raw.word_idx[j]), "")))
+        style = float(char_contrib.sum())
+        if abs(style) >= MIN_REASON_WEIGHT:
+            reasons.append(Reason("text:style", style, "spelling and character patterns"))
+        spam = sorted((r for r in reasons if r.weight > 0), key=lambda r: -r.weight)
+        ham = sorted((r for r in reasons if r.weight < 0), key=lambda r: r.weight)
         return spam[:MAX_SPAM_REASONS] + ham[:MAX_HAM_REASONS][::-1]
 
     # -- persistence ---------------------------------------------------------------------

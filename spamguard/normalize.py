@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 # Features read at most this many characters of content: the tail of a 1 MiB comment says
 # nothing the head does not, and bounding it bounds the time to score any comment.
-MAX_TEXT_CHARS = 8192
-# Raw content (HTML included) read before tags are stripped; markup is often several times
-# the size of the text it carries.
-MAX_RAW_CHARS = 4 * MAX_TEXT_CHARS
+MAX_TEXT_CHARS = 4096
+# Raw content (HTML included) read before tags are stripped; markup is often larger than the
+# text it carries.
+MAX_RAW_CHARS = 3 * MAX_TEXT_CHARS
 MAX_LINKS = 64
 
 # Zero-width, BOM, bidi-control and soft-hyphen characters are invisible: spammers use them to
@@ -22,7 +22,8 @@ MAX_LINKS = 64
 _INVISIBLE = [0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F)]
 _INVISIBLE += [*range(0x2060, 0x2070), *range(0xFE00, 0xFE10)]
 _CONTROLS = [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [*range(0x7F, 0xA0)]
-_DELETE = dict.fromkeys(_INVISIBLE + _CONTROLS)
+_DELETE = re.compile("[" + "".join(re.escape(chr(c)) for c in _INVISIBLE + _CONTROLS) + "]")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Look-alike letters from Cyrillic and Greek (fullwidth and mathematical letters are folded by
 # NFKC). Folded only in words that are not genuinely Cyrillic or Greek: see _fold_word.
@@ -31,7 +32,7 @@ _CONFUSABLES = str.maketrans(
     "aeopcyxijsdhlqwABEKMHOPCTXYIJSWaovptikuxABEZHIKMNOPTYX",
 )
 _CONFUSABLE_CHARS = "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
-_CONFUSABLE_WORD = re.compile(rf"\w*[{_CONFUSABLE_CHARS}]\w*")
+_CONFUSABLE_WORD = re.compile(rf"\b\w*[{_CONFUSABLE_CHARS}]\w*")
 _LATIN = re.compile(r"[A-Za-z]")
 
 _ANCHOR = re.compile(
@@ -62,6 +63,8 @@ class Link:
     @property
     def is_ip(self) -> bool:
         """Tell whether the host is an IP literal."""
+        if not (self.host[:1].isdigit() or ":" in self.host):
+            return False
         try:
             ipaddress.ip_address(self.host.strip("[]"))
         except ValueError:
@@ -92,8 +95,11 @@ def host_of(url: str) -> str | None:
 
 def clean_text(text: str) -> str:
     """Apply the character-level normalisation: NFKC, invisibles out, look-alikes folded, spaces."""
-    text = unicodedata.normalize("NFKC", text).translate(_DELETE)
-    if not text.isascii():
+    if text.isascii():
+        # ASCII is already NFKC and has no look-alikes: only control characters can be left.
+        text = _ASCII_CONTROL.sub("", text)
+    else:
+        text = _DELETE.sub("", unicodedata.normalize("NFKC", text))
         text = _CONFUSABLE_WORD.sub(_fold_word, text)
     return _SPACE.sub(" ", text).strip()
 
@@ -133,11 +139,13 @@ def normalize(content: str) -> Text:
         raw = html.unescape(raw)
     text = clean_text(raw)[:MAX_TEXT_CHARS]
     seen = {link.url for link in links}
-    for match in _URL.finditer(text):
-        if len(links) >= MAX_LINKS:
-            break
-        link = _link(match.group(0))
-        if link is not None and link.url not in seen:
-            seen.add(link.url)
-            links.append(link)
+    # Every URL has a dot: look for them only in the words that have one.
+    for word in text.split() if "." in text else ():
+        if "." not in word:
+            continue
+        for match in _URL.finditer(word):
+            link = _link(match.group(0))
+            if link is not None and link.url not in seen and len(links) < MAX_LINKS:
+                seen.add(link.url)
+                links.append(link)
     return Text(text, tuple(links), raw_length, html_links)

@@ -58,7 +58,6 @@ _MESSENGER = re.compile(
     r"message me|text me|contact (?:him|her|me|them)|reach (?:him|her|me|them))\b",
     re.IGNORECASE,
 )
-_HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_.]{3,30}")
 _WALLET = re.compile(r"\b(?:bc1[a-z0-9]{25,60}|[13][a-km-zA-HJ-NP-Z1-9]{25,34}|0x[a-fA-F0-9]{40})\b")
 _MONEY = re.compile(
     r"[$€£₹]\s?\d[\d,.]*\s?[kKmM]?|\b\d[\d,.]*\s?(?:usd|dollars|euros?|btc|eth|usdt)\b", re.IGNORECASE
@@ -67,9 +66,6 @@ _REPEAT = re.compile(r"(.)\1{3,}")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff]")
 _RANDOM_LOCAL = re.compile(r"\d{4,}|[bcdfghjklmnpqrstvwxz]{5,}", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[^\W\d_]{2,}")
-_LETTER = re.compile(r"[^\W\d_]")
-_UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f]")
-_DIGIT = re.compile(r"\d")
 
 COMMENT_TYPES = ("reply", "trackback", "pingback", "contact-form", "signup", "forum-post")
 
@@ -94,7 +90,6 @@ SIGNALS: tuple[tuple[str, str], ...] = (
     ("contact:phone", "phone number"),
     ("contact:support_number", "'customer support number' wording"),
     ("contact:messenger", "asks to be contacted on a messenger"),
-    ("contact:handle", "social media handle"),
     ("money:crypto_wallet", "crypto wallet address"),
     ("money:amount", "money amounts"),
     ("shape:length", "length of the comment"),
@@ -192,34 +187,53 @@ def identity_signals(comment: Comment, out: np.ndarray, details: dict[str, str])
             details["ident:name_email_mismatch"] = f"{(name or '')[:40]} / {local[:40]}"
 
 
-def content_signals(text: str, out: np.ndarray, details: dict[str, str]) -> None:
-    """Fill the contact, money and shape signals of normalised text."""
-    for name, pattern in (
-        ("contact:phone", _PHONE),
-        ("contact:support_number", _SUPPORT),
-        ("contact:messenger", _MESSENGER),
-        ("contact:handle", _HANDLE),
-        ("money:crypto_wallet", _WALLET),
-        ("money:amount", _MONEY),
-    ):
+# Each pattern runs only when one of its cheap trigger substrings is in the lower-cased text:
+# most comments trigger none, and a regex scan costs far more than a substring test.
+_PATTERNS = (
+    ("contact:phone", _PHONE, (), 9),
+    ("contact:support_number", _SUPPORT, ("support", "care", "service", "help", "toll", "hotline"), 0),
+    ("contact:messenger", _MESSENGER,
+     ("whats", "telegram", "wa.me", "t.me", "signal", "wechat", "kik", "snapchat", " me", "contact", "reach"), 0),
+    ("money:crypto_wallet", _WALLET, (), 4),
+    ("money:amount", _MONEY, ("$", "€", "£", "₹", "usd", "dollar", "euro", "btc", "eth"), 1),
+)  # fmt: skip
+_ASCII_NOT_LETTER = bytes(c for c in range(128) if not chr(c).isalpha())
+_ASCII_NOT_UPPER = bytes(c for c in range(128) if not chr(c).isupper())
+_ASCII_NOT_DIGIT = bytes(c for c in range(128) if not chr(c).isdigit())
+
+
+def _char_classes(sample: str) -> tuple[int, int, int]:
+    """Count letters, capitals and digits (bytes.translate on ASCII runs at C speed)."""
+    if sample.isascii():
+        raw = sample.encode()
+        return (len(raw.translate(None, _ASCII_NOT_LETTER)), len(raw.translate(None, _ASCII_NOT_UPPER)),
+                len(raw.translate(None, _ASCII_NOT_DIGIT)))  # fmt: skip
+    return sum(map(str.isalpha, sample)), sum(map(str.isupper, sample)), sum(map(str.isdigit, sample))
+
+
+def content_signals(text: str, lower: str, out: np.ndarray, details: dict[str, str]) -> None:
+    """Fill the contact, money and shape signals of normalised text (and its lower-case form)."""
+    sample = text[:4096]
+    letters, upper, digits = _char_classes(sample)
+    for name, pattern, triggers, min_digits in _PATTERNS:
+        if digits < min_digits or triggers and not any(t in lower for t in triggers):
+            continue
         found = pattern.findall(text)
         if found:
             out[_INDEX[name]] = min(1.5, _log_count(len(found)) * 2)
             details[name] = ", ".join(dict.fromkeys(found))[:120]
     n = len(text)
     out[_INDEX["shape:length"]] = math.log1p(n) / 8.0
-    sample = text[:4096]
-    letters = len(_LETTER.findall(sample))
     if letters >= 10:
-        out[_INDEX["shape:caps"]] = len(_UPPER.findall(sample)) / letters
+        out[_INDEX["shape:caps"]] = upper / letters
     if n:
-        out[_INDEX["shape:digits"]] = min(1.0, 3.0 * len(_DIGIT.findall(sample)) / len(sample))
-    repeats = _REPEAT.findall(text)
-    if repeats:
+        out[_INDEX["shape:digits"]] = min(1.0, 3.0 * digits / len(sample))
+    if _REPEAT.search(text):
         out[_INDEX["shape:repeated_chars"]] = 1.0
-    emoji = _EMOJI.findall(text)
-    if emoji:
-        out[_INDEX["shape:emoji"]] = _log_count(len(emoji))
+    if not text.isascii():
+        emoji = _EMOJI.findall(text)
+        if emoji:
+            out[_INDEX["shape:emoji"]] = _log_count(len(emoji))
     bangs = text.count("!")
     if bangs:
         out[_INDEX["shape:exclamations"]] = _log_count(bangs)
@@ -239,12 +253,12 @@ def context_signals(comment: Comment, out: np.ndarray, details: dict[str, str]) 
         out[_INDEX["ctx:honeypot"]] = 1.0
 
 
-def signals(comment: Comment, text: Text) -> tuple[np.ndarray, dict[str, str]]:
+def signals(comment: Comment, text: Text, lower: str) -> tuple[np.ndarray, dict[str, str]]:
     """Compute every named signal of a comment, with a short detail for each that fired."""
     out = np.zeros(len(SIGNAL_NAMES))
     details: dict[str, str] = {}
     link_signals(comment, text, out, details)
     identity_signals(comment, out, details)
-    content_signals(text.text, out, details)
+    content_signals(text.text, lower, out, details)
     context_signals(comment, out, details)
     return out, details

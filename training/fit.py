@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from spamguard.comment import Comment
 from spamguard.features import Extracted, FeatureSpace, extract, idf_from_counts, weigh
@@ -37,17 +38,25 @@ class TrainConfig:
     max_ham_rejected: float = 0.005
     max_spam_approved: float = 0.03
     min_per_class: int = 20
+    nb_mix: float = 0.0
+    max_cv_rows: int = 100_000
+    holdout: float = 0.2
+    nb_alpha: float = 1.0
     seed: int = 0
 
 
 def featurize(comments: Sequence[Comment], space: FeatureSpace,
-              progress: Callable[[int], None] | None = None) -> Extracted:  # fmt: skip
-    """Extract raw features of many comments, chunk by chunk."""
+              progress: Callable[[int], None] | None = None, n_jobs: int = -1) -> Extracted:  # fmt: skip
+    """Extract raw features of many comments, chunk by chunk, on every core for large inputs."""
+    starts = range(0, len(comments), CHUNK)
+    if len(starts) <= 2:
+        n_jobs = 1
+    tasks = (delayed(extract)(comments[s : s + CHUNK], space) for s in starts)
     chunks = []
-    for start in range(0, len(comments), CHUNK):
-        chunks.append(extract(comments[start : start + CHUNK], space))
+    for chunk in Parallel(n_jobs=n_jobs, return_as="generator")(tasks):
+        chunks.append(chunk)
         if progress:
-            progress(min(CHUNK, len(comments) - start))
+            progress(len(chunk))
     return _concat(chunks) if len(chunks) != 1 else chunks[0]
 
 
@@ -84,8 +93,33 @@ def design_matrix(ex: Extracted, word_idf: np.ndarray, char_idf: np.ndarray, spa
     return sp.hstack(blocks, format="csr", dtype=np.float64)
 
 
+def _splits(labels: np.ndarray, config: TrainConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (train, held-out) index pairs: k folds, or one stratified hold-out on large data."""
+    rows = np.arange(len(labels))
+    if len(labels) <= config.max_cv_rows:
+        yield from StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed).split(rows, labels)
+        return
+    # k refits cost k times the final fit; past max_cv_rows one hold-out measures as well.
+    yield tuple(train_test_split(rows, test_size=config.holdout, stratify=labels, random_state=config.seed))
+
+
 def _classifier(config: TrainConfig) -> LogisticRegression:
     return LogisticRegression(C=config.C, solver="liblinear", max_iter=1000)
+
+
+def _nb_scale(X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig) -> sp.dia_matrix:
+    """Scale text columns by their naive-Bayes log-count ratio (Wang & Manning's NBSVM).
+
+    Interpolated with 1 by `config.nb_mix` (0 = plain TF-IDF); signal columns keep scale 1.
+    """
+    scale = np.ones(X.shape[1])
+    if config.nb_mix:
+        alpha = config.nb_alpha
+        p = alpha + np.asarray(X[labels == 1, :n_text].sum(axis=0)).ravel()
+        q = alpha + np.asarray(X[labels == 0, :n_text].sum(axis=0)).ravel()
+        ratio = np.abs(np.log((p / p.sum()) / (q / q.sum())))
+        scale[:n_text] = (1 - config.nb_mix) + config.nb_mix * ratio
+    return sp.diags(scale, format="csr")
 
 
 def check_labels(labels: np.ndarray, config: TrainConfig) -> None:
@@ -116,20 +150,24 @@ def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
     # time grows with the width of the matrix it is handed.
     used = np.unique(X.indices)
     X = X[:, used]
-    folds = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
-    oof = np.zeros(len(labels))
-    for train_idx, test_idx in folds.split(np.zeros(len(labels)), labels):
-        clf = _classifier(config).fit(X[train_idx], labels[train_idx])
-        oof[test_idx] = clf.decision_function(X[test_idx])
-    platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), labels)
+    n_text = int(np.searchsorted(used, space.n_word + space.n_char))
+    oof, held_out = np.zeros(len(labels)), np.zeros(len(labels), dtype=bool)
+    for train_idx, test_idx in _splits(labels, config):
+        scale = _nb_scale(X[train_idx], labels[train_idx], n_text, config)
+        clf = _classifier(config).fit(X[train_idx] @ scale, labels[train_idx])
+        oof[test_idx] = clf.decision_function(X[test_idx] @ scale)
+        held_out[test_idx] = True
+    oof, oof_labels = oof[held_out], labels[held_out]
+    platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), oof_labels)
     calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     oof_probs = 1.0 / (1.0 + np.exp(-(calibration[0] * oof + calibration[1])))
-    thresholds = choose_thresholds(
-        oof_probs, labels, max_ham_rejected=config.max_ham_rejected, max_spam_approved=config.max_spam_approved
-    )
-    final = _classifier(config).fit(X, labels)
+    thresholds = choose_thresholds(oof_probs, oof_labels, max_ham_rejected=config.max_ham_rejected,
+                                   max_spam_approved=config.max_spam_approved)  # fmt: skip
+    scale = _nb_scale(X, labels, n_text, config)
+    final = _classifier(config).fit(X @ scale, labels)
     coef = np.zeros(space.dim)
-    coef[used] = final.coef_[0]
+    # The scaling is linear, so it folds into the weights: serving sees a plain linear model.
+    coef[used] = scale @ final.coef_[0]
     artifact = {
         "format": ARTIFACT_FORMAT,
         "space": space.to_dict(),
@@ -141,10 +179,11 @@ def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
         "thresholds": thresholds.to_dict(),
     }
     metrics = {
-        "oof_roc_auc": float(roc_auc_score(labels, oof_probs)),
-        "oof_mcc_at_0.5": float(matthews_corrcoef(labels, oof_probs >= 0.5)),
-        "oof_decisions": decision_rates(oof_probs, labels, thresholds),
-        "folds": config.folds,
+        "oof_roc_auc": float(roc_auc_score(oof_labels, oof_probs)),
+        "oof_mcc_at_0.5": float(matthews_corrcoef(oof_labels, oof_probs >= 0.5)),
+        "oof_decisions": decision_rates(oof_probs, oof_labels, thresholds),
+        "oof_rows": int(held_out.sum()),
+        "folds": config.folds if held_out.all() else "holdout",
     }
     config_dict = asdict(config)
     return Model(artifact, {"metrics": metrics, "config": config_dict})
