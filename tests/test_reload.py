@@ -115,6 +115,10 @@ def test_live_reload_under_gunicorn(live_server, registry_dir: Path) -> None:  #
     key = make_key(server.home)
     server.wait_ready()
     first = registry.current_version(registry_dir)
+    deadline = time.monotonic() + 30
+    while len(versions_served(server.request("GET", "/metrics")[2].decode())) < 2:
+        assert time.monotonic() < deadline, "both workers load the model"
+        time.sleep(0.2)
     second = train_version(registry_dir, seed=1, promote=False)
     third = train_version(registry_dir, seed=2, promote=False)
     tamper(registry_dir, third)

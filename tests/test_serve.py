@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from spamguard.keys import create_key
@@ -62,9 +63,12 @@ def test_gunicorn_scores_over_a_socket(live_server, trained_registry: Path, tmp_
         )
     )
     assert scored == 32
-    assert len(set(re.findall(r'spamguard_model_version_info\{pid="(\d+)"', text))) == 2, (
-        "one model per worker"
-    )
+    # Each worker loads its own model; under load the second may still be booting: give it time.
+    deadline = time.monotonic() + 30
+    while len(set(re.findall(r'spamguard_model_version_info\{pid="(\d+)"', text))) < 2:
+        assert time.monotonic() < deadline, "one model per worker"
+        time.sleep(0.2)
+        text = server.request("GET", "/metrics")[2].decode()
     assert re.search(r"spamguard_store_write_seconds_count \S+", text)
 
     assert server.request("GET", "/healthz")[0] == 200
@@ -75,8 +79,6 @@ def test_gunicorn_scores_over_a_socket(live_server, trained_registry: Path, tmp_
 def test_serve_without_a_model_holds(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     server = live_server(tmp_path / "no-models", workers=1)
     key = make_key(server.home)
-    import time
-
     deadline = time.monotonic() + 60
     while True:
         try:
