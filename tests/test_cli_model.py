@@ -1,0 +1,254 @@
+"""Tests for the model commands (train, score, evaluate, models) through click's CliRunner."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import click
+import pytest
+
+from spamguard import registry
+from spamguard.cli import main
+from spamguard.features import FeatureSpace
+from spamguard.policy import DECISIONS
+from training import fit
+
+
+def walk(command: click.Command, path: tuple[str, ...] = ()):
+    """Yield (path, command) for a command and all its subcommands."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from walk(sub, (*path, name))
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_training(monkeypatch):
+    """Make `spamguard train` fit in a small feature space, so a test trains in about a second."""
+    monkeypatch.setattr(
+        fit, "TrainConfig", functools.partial(fit.TrainConfig, space=FeatureSpace(10, 11), folds=3)
+    )
+
+
+@pytest.fixture
+def labelled_file(tmp_path, demo_comments) -> Path:
+    """A JSON Lines file of 80 labelled demo comments (40 of each class)."""
+    spam = [c for c in demo_comments if c.label == 1][:40]
+    ham = [c for c in demo_comments if c.label == 0][:40]
+    return write_jsonl(tmp_path / "labelled.jsonl", [c.to_record() for c in spam + ham])
+
+
+def two_versions(root: Path) -> tuple[str, str]:
+    """Give a registry a second version (a copy of the first under another name)."""
+    first = registry.current_version(root)
+    target = root / registry.VERSIONS / "v2"
+    shutil.copytree(root / registry.VERSIONS / first, target)
+    manifest = json.loads((target / registry.MANIFEST).read_text())
+    manifest.update(version="v2", created="2999-01-01T00:00:00+00:00")
+    (target / registry.MANIFEST).write_text(json.dumps(manifest))
+    return first, "v2"
+
+
+# --- help ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [p for p, _ in walk(main)], ids=lambda p: " ".join(p) or "spamguard")
+def test_every_command_has_help(runner, path):
+    command = dict(walk(main))[path]
+    assert command.help and command.help.strip()
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{' '.join(path)} {param.opts[0]} has no help text"
+    result = runner.invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and command.help.split("\n")[0][:30] in result.output
+
+
+# --- train --------------------------------------------------------------------------------------------
+
+
+def test_train(runner, tmp_path, labelled_file, small_training):
+    out = tmp_path / "models"
+    result = runner.invoke(main, ["train", str(labelled_file), "--out", str(out), "--C", "2"])
+    assert result.exit_code == 0, result.output
+    version = registry.current_version(out)
+    assert f"trained {version} on 80 comments" in result.output
+    assert "out-of-fold ROC AUC" in result.output and f"now current in {out}" in result.output
+    manifest = registry.verify(out / registry.VERSIONS / version)
+    assert manifest["config"]["C"] == 2.0
+    assert manifest["data"]["files"] == {str(labelled_file): registry.sha256_file(labelled_file)}
+
+
+def test_train_twice_keeps_both_versions(runner, tmp_path, labelled_file, small_training, monkeypatch):
+    out = tmp_path / "models"
+    names = iter(["first", "second"])
+    monkeypatch.setattr(registry, "new_version_name", lambda digest: next(names))
+    for _ in range(2):
+        assert runner.invoke(main, ["train", str(labelled_file), "--out", str(out)]).exit_code == 0
+    assert registry.current_version(out) == "second"
+    assert registry.rollback(out) == "first"
+
+
+def test_train_refuses_too_few_examples(runner, tmp_path, demo_comments):
+    few = write_jsonl(tmp_path / "few.jsonl", [c.to_record() for c in demo_comments[:25]])  # all spam
+    result = runner.invoke(main, ["train", str(few), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1
+    assert "training needs at least 20 labelled examples of each class" in result.output
+    assert not (tmp_path / "models" / registry.CURRENT).exists()
+
+
+def test_train_rejects_a_file_of_unknown_shape(runner, tmp_path):
+    odd = tmp_path / "odd.csv"
+    odd.write_text("foo,bar\n1,2\n")
+    result = runner.invoke(main, ["train", str(odd), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1
+    assert f"{odd}: not a known comment file" in result.output
+    assert "COMMENT_ID, AUTHOR, DATE, CONTENT, CLASS" in result.output  # names what it expected
+
+
+def test_missing_path_is_a_usage_error(runner, tmp_path):
+    result = runner.invoke(main, ["train", str(tmp_path / "nothing.jsonl")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+# --- score --------------------------------------------------------------------------------------------
+
+
+def test_score_prints_one_line_per_record_in_order(runner, tmp_path, demo_registry):
+    records = [
+        {"id": "z", "content": "Buy cheap pills at http://bit.ly/x now!!!"},
+        {"content": "No id on this one, thanks for the post."},
+        {"id": 42, "content": "Thanks, the postgres part helped.", "honeypot": "filled"},
+        {"id": "a", "content": "", "author_email": "x@mailinator.com"},
+    ]
+    first = write_jsonl(tmp_path / "first.jsonl", records)
+    second = write_jsonl(tmp_path / "second.jsonl", [{"id": "last", "content": "Great recipe."}])
+    result = runner.invoke(main, ["score", str(first), str(second), "--model", str(demo_registry)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["z", "first:2", "42", "a", "last"]
+    for line in lines:
+        assert line["decision"] in DECISIONS and 0.0 <= line["score"] <= 1.0
+        assert line["model_version"] == registry.current_version(demo_registry)
+        assert all(set(r) == {"signal", "weight", "detail"} for r in line["reasons"])
+    assert lines[2]["decision"] == "reject" and lines[2]["reasons"][0]["signal"] == "rule:honeypot_filled"
+
+
+def test_score_reads_other_formats_and_a_version_dir(runner, tmp_path, demo_registry):
+    youtube = tmp_path / "yt.csv"
+    youtube.write_text(
+        "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS\n"
+        "c1,Ann,2014-01-01T00:00:00,Check out my channel http://bit.ly/x\ufeff,1\n"
+        "c2,Bo,2014-01-02T00:00:00,love this song,0\n"
+    )
+    result = runner.invoke(main, ["score", str(youtube), "--model", str(registry.resolve(demo_registry))])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["c1", "c2"]
+
+
+def test_score_without_a_model_says_what_to_do(runner, tmp_path):
+    data = write_jsonl(tmp_path / "in.jsonl", [{"content": "hi"}])
+    result = runner.invoke(main, ["score", str(data), "--model", str(tmp_path / "models")])
+    assert result.exit_code == 1
+    assert "no model registry at" in result.output and "spamguard train" in result.output
+    assert result.stdout == ""
+
+
+def test_score_refuses_a_tampered_model(runner, tmp_path, registry_dir):
+    artifact = registry.resolve(registry_dir) / registry.ARTIFACT
+    artifact.write_bytes(artifact.read_bytes()[:-10])
+    data = write_jsonl(tmp_path / "in.jsonl", [{"content": "hi"}])
+    result = runner.invoke(main, ["score", str(data), "--model", str(registry_dir)])
+    assert result.exit_code == 1 and "altered or truncated" in result.output
+
+
+def test_score_reports_a_bad_record_with_its_line(runner, tmp_path, demo_registry):
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"content": "ok"}\n{"content": 5}\n')
+    result = runner.invoke(main, ["score", str(data), "--model", str(demo_registry)])
+    assert result.exit_code == 1
+    assert f"{data}: line 2: 'content' must be a string" in result.output
+
+
+# --- evaluate -----------------------------------------------------------------------------------------
+
+
+def test_evaluate_json(runner, labelled_file, demo_registry):
+    result = runner.invoke(main, ["evaluate", str(labelled_file), "--model", str(demo_registry), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["rows"] == 80 and metrics["spam"] == 40 and metrics["ham"] == 40
+    assert 0.5 < metrics["roc_auc"] <= 1.0
+    assert sum(sum(row.values()) for row in metrics["matrix"].values()) == 80
+    assert "report" not in metrics
+
+
+def test_evaluate_text_and_report(runner, tmp_path, labelled_file, demo_registry):
+    report = tmp_path / "out" / "report.html"
+    report.parent.mkdir()
+    result = runner.invoke(
+        main, ["evaluate", str(labelled_file), "--model", str(demo_registry), "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ROC AUC" in result.output and "decisions" in result.output
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3
+
+
+def test_evaluate_needs_labels(runner, tmp_path, demo_registry):
+    data = write_jsonl(tmp_path / "unlabelled.jsonl", [{"content": "hi"}])
+    result = runner.invoke(main, ["evaluate", str(data), "--model", str(demo_registry)])
+    assert result.exit_code == 1 and "no labelled comments to evaluate on" in result.output
+
+
+# --- models -------------------------------------------------------------------------------------------
+
+
+def test_models_list(runner, registry_dir):
+    first, second = two_versions(registry_dir)
+    result = runner.invoke(main, ["models", "list", "--model", str(registry_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"* {first} ") and lines[1].startswith(f"  {second} ")
+
+
+def test_models_promote_and_rollback(runner, registry_dir):
+    first, second = two_versions(registry_dir)
+    result = runner.invoke(main, ["models", "promote", second, "--model", str(registry_dir)])
+    assert result.exit_code == 0 and f"{second} is now current" in result.output
+    assert registry.current_version(registry_dir) == second
+    result = runner.invoke(main, ["models", "rollback", "--model", str(registry_dir)])
+    assert result.exit_code == 0 and f"rolled back to {first}" in result.output
+    assert registry.current_version(registry_dir) == first
+
+
+@pytest.mark.parametrize("version", ["nope", "../versions", "../../etc/passwd"])
+def test_models_promote_refuses_unknown_versions(runner, registry_dir, version):
+    before = registry.current_version(registry_dir)
+    result = runner.invoke(main, ["models", "promote", version, "--model", str(registry_dir)])
+    assert result.exit_code == 1 and "see `spamguard models list`" in result.output
+    assert registry.current_version(registry_dir) == before
+
+
+def test_models_promote_refuses_a_tampered_version(runner, registry_dir):
+    _, second = two_versions(registry_dir)
+    manifest_path = registry_dir / registry.VERSIONS / second / registry.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["libraries"]["scikit-learn"] = "0.1"
+    manifest_path.write_text(json.dumps(manifest))
+    result = runner.invoke(main, ["models", "promote", second, "--model", str(registry_dir)])
+    assert result.exit_code == 1 and "trained with scikit-learn 0.1" in result.output
+    assert registry.current_version(registry_dir) != second
+
+
+def test_models_rollback_without_history(runner, registry_dir):
+    result = runner.invoke(main, ["models", "rollback", "--model", str(registry_dir)])
+    assert result.exit_code == 1 and "no earlier version to roll back to" in result.output
