@@ -46,8 +46,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:  # fmt: skip
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -112,10 +118,21 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 def wrk_cmd(port: int, args: argparse.Namespace, duration: float, bodies: Path, key: str) -> list[str]:
     return [
-        "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{duration:.0f}s", "--latency",
-        "--timeout", "5s", "-s", str(ROOT / "bench" / "score.lua"), f"http://{HOST}:{port}",
-        "--", str(bodies), key, uuid.uuid4().hex[:8],
-    ]  # fmt: skip
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{duration:.0f}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(ROOT / "bench" / "score.lua"),
+        f"http://{HOST}:{port}",
+        "--",
+        str(bodies),
+        key,
+        uuid.uuid4().hex[:8],
+    ]
 
 
 def run_wrk(port: int, args: argparse.Namespace, bodies: Path, key: str) -> dict[str, Any]:
@@ -161,8 +178,12 @@ def prepare_models(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
     current = load_model(root)
     time.sleep(1.1)  # version names carry the second they were written in
     # The same weights written again as a new version: what matters here is the switch itself.
-    second = write_version(root, Model(current.to_artifact(), {"derived_from": current.version}),
-                           {"note": "bench/serve_load.py promotion test"}, make_current=False)  # fmt: skip
+    second = write_version(
+        root,
+        Model(current.to_artifact(), {"derived_from": current.version}),
+        {"note": "bench/serve_load.py promotion test"},
+        make_current=False,
+    )
     return root, second.name
 
 
@@ -173,9 +194,13 @@ def service_env(home: Path, models: Path, port: int, workers: int) -> dict[str, 
         if not k.startswith("SPAMGUARD_") and k != "PROMETHEUS_MULTIPROC_DIR"
     }
     env.update(
-        SPAMGUARD_HOME=str(home), SPAMGUARD_MODEL=str(models), SPAMGUARD_PORT=str(port),
-        SPAMGUARD_WORKERS=str(workers), SPAMGUARD_RATE_LIMIT="0", SPAMGUARD_LOG_LEVEL="WARNING",
-    )  # fmt: skip
+        SPAMGUARD_HOME=str(home),
+        SPAMGUARD_MODEL=str(models),
+        SPAMGUARD_PORT=str(port),
+        SPAMGUARD_WORKERS=str(workers),
+        SPAMGUARD_RATE_LIMIT="0",
+        SPAMGUARD_LOG_LEVEL="WARNING",
+    )
     return env
 
 
@@ -194,8 +219,9 @@ def metric(text: str, name: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-def promote_under_load(args: argparse.Namespace, work: Path, models: Path, second: str, bodies: Path,
-                       key: str) -> dict[str, Any]:  # fmt: skip
+def promote_under_load(
+    args: argparse.Namespace, work: Path, models: Path, second: str, bodies: Path, key: str
+) -> dict[str, Any]:
     from spamguard import registry
 
     port = free_port()
@@ -265,10 +291,147 @@ def promote_under_load(args: argparse.Namespace, work: Path, models: Path, secon
     return result
 
 
+def inprocess_cost(models: Path, bodies: Path, n: int = 2000) -> tuple[float, float]:
+    """Return the µs per request of each app called as WSGI in this process (no network, no gunicorn)."""
+    from bare_app import create_bare_app
+    from werkzeug.test import EnvironBuilder
+
+    from spamguard.app import create_app
+    from spamguard.keys import create_key
+    from spamguard.settings import Settings
+
+    records = [line for line in bodies.read_text(encoding="utf-8").splitlines()][:500]
+    home = Path(tempfile.mkdtemp(prefix="spamguard-inprocess-"))
+    try:
+        app = create_app(Settings(home=home, model=models, rate_limit=0, log_level="WARNING"))
+        key, _ = create_key(app.extensions["spamguard"].store, ["bench"])
+        headers = {"Authorization": f"Bearer {key}"}
+
+        def run(wsgi: Any, tag: str) -> float:
+            environs = [
+                EnvironBuilder(
+                    path="/score",
+                    method="POST",
+                    headers=headers,
+                    content_type="application/json",
+                    data=f'{{"id":"{tag}-{i}",' + records[i % len(records)][1:],
+                ).get_environ()
+                for i in range(n)
+            ]
+            started = time.perf_counter()
+            for environ in environs:
+                for _ in wsgi(environ, lambda status, headers, exc_info=None: None):
+                    pass
+            return (time.perf_counter() - started) / n * 1e6
+
+        bare = create_bare_app()
+        run(bare, "warm-b"), run(app, "warm-s")
+        return run(bare, "b"), run(app, "s")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path, models: Path, bodies: Path, key: str, round_: int) -> dict:
+    """Run wrk against the bare app, then against spamguard, under the same gunicorn settings."""
+    port = free_port()
+    bare_cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "bare_app.py"),
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        "--threads",
+        str(args.threads),
+    ]
+    proc = start(bare_cmd, dict(os.environ), work / "bare.log")
+    try:
+        wait_ready(port, "/healthz", proc)
+        bare = run_wrk(port, args, bodies, key)
+    finally:
+        stop(proc)
+    port = free_port()
+    env = service_env(work / "home", models, port, args.workers)
+    proc = start(serve_cmd(args), env, work / "serve.log")
+    try:
+        wait_ready(port, "/readyz", proc)
+        served = run_wrk(port, args, bodies, key)
+        served["metrics"] = scrape(port)
+    finally:
+        stop(proc)
+    return {"round": round_, "bare": bare, "served": served}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(rounds: list[dict]) -> None:
+    for r in rounds:
+        bare, served = r["bare"], r["served"]
+        print(f"\nround {r['round']}{'':15}{'bare Flask':>14}{'spamguard':>14}")
+        print(f"{'requests/s':24}{bare['rps']:>14.0f}{served['rps']:>14.0f}")
+        for p in ("p50_ms", "p90_ms", "p99_ms"):
+            print(f"{p.replace('_ms', ' (ms)'):24}{bare[p]:>14.2f}{served[p]:>14.2f}")
+        print(f"{'non-2xx':24}{bare['non2xx']:>14}{served['non2xx']:>14}")
+        print(f"{'socket errors':24}{bare['socket_errors']:>14}{served['socket_errors']:>14}")
+        text = served["metrics"]
+        count = metric(text, "spamguard_store_write_seconds_count")
+        writes = metric(text, "spamguard_store_write_seconds_sum") / count
+        scores = metric(text, "spamguard_score_seconds_sum") / metric(text, "spamguard_score_seconds_count")
+        fast = metric(text, 'spamguard_store_write_seconds_bucket{le="0.00025"}') / count
+        over = metric(text, "spamguard_over_budget_total")
+        print(
+            f"server side: mean model score {scores * 1e3:.3f} ms; store write mean {writes * 1e3:.3f} ms, "
+            f"{fast:.0%} under 0.25 ms; {over:.0f} over the latency budget"
+        )
+    ratios = sorted(r["served"]["rps"] / r["bare"]["rps"] for r in rounds)
+    median = ratios[len(ratios) // 2]
+    every = ", ".join(f"{x:.0%}" for x in ratios)
+    print(
+        f"\nthroughput ratio {median:.0%}, median of {len(ratios)} round(s) ({every}; target >= 60%): "
+        f"{verdict(median >= 0.6)}"
+    )
+    p99 = sorted(r["served"]["p99_ms"] for r in rounds)[len(rounds) // 2]
+    print(f"p99 {p99:.2f} ms median (target <= 15 ms): {verdict(p99 <= 15)}")
+    non2xx = sum(r["served"]["non2xx"] for r in rounds)
+    errors = sum(r["served"]["socket_errors"] for r in rounds)
+    print(
+        f"non-2xx {non2xx}, socket errors {errors} (target 0 and 0): {verdict(non2xx == 0 and errors == 0)}"
+    )
+
+
+def report_promotion(r: dict) -> None:
+    print(
+        f"\npromotion under load ({r['rps']:.0f} requests/s, p99 {r['p99_ms']:.2f} ms): "
+        f"non-2xx {r['non2xx']}, {r['socket_detail']}, "
+        f"poller {r['poller_failures']} failed of {r['poller_requests']}"
+    )
+    first = "never" if r["first_new_s"] is None else f"{r['first_new_s']:.2f} s"
+    every = "never" if r["all_workers_s"] is None else f"{r['all_workers_s']:.2f} s"
+    print(
+        f"new version first answered after {first}, served by every worker after {every}; "
+        f"old-version answers after the first new one: {r['old_after_first_new']}"
+    )
+    met = (
+        r["non2xx"] == 0
+        and r["socket_errors"] == 0
+        and r["poller_failures"] == 0
+        and r["all_workers_s"] is not None
+        and r["all_workers_s"] <= 5
+    )
+    print(f"zero failed requests and new version on every worker within 5 s: {verdict(met)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=15, help="seconds of each measured run")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each run")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="bare/spamguard pairs to run (the median counts)"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
@@ -295,66 +458,22 @@ def main() -> None:
             store.upgrade()
             keys[home], _ = create_key(store, ["bench"])
             store.close()
-        print(f"{n} comment bodies, {args.connections} connections, {args.duration:.0f} s per run, "
-              f"{args.workers} workers ({args.worker_class}, {args.threads} thread(s))", flush=True)  # fmt: skip
-
-        port = free_port()
-        bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--port", str(port), "--workers",
-                    str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads)]  # fmt: skip
-        proc = start(bare_cmd, dict(os.environ), work / "bare.log")
-        try:
-            wait_ready(port, "/healthz", proc)
-            bare = run_wrk(port, args, bodies, keys["home"])
-        finally:
-            stop(proc)
-
-        port = free_port()
-        proc = start(
-            serve_cmd(args), service_env(work / "home", models, port, args.workers), work / "serve.log"
-        )
-        try:
-            wait_ready(port, "/readyz", proc)
-            served = run_wrk(port, args, bodies, keys["home"])
-            text = scrape(port)
-        finally:
-            stop(proc)
-
-        print()
-        print(f"{'':24}{'bare Flask':>14}{'spamguard':>14}")
-        print(f"{'requests/s':24}{bare['rps']:>14.0f}{served['rps']:>14.0f}")
-        for p in ("p50_ms", "p90_ms", "p99_ms"):
-            print(f"{p.replace('_ms', ' (ms)'):24}{bare[p]:>14.2f}{served[p]:>14.2f}")
-        print(f"{'non-2xx':24}{bare['non2xx']:>14}{served['non2xx']:>14}")
-        print(f"{'socket errors':24}{bare['socket_errors']:>14}{served['socket_errors']:>14}")
-        ratio = served["rps"] / bare["rps"]
-        print(f"\nthroughput ratio {ratio:.0%} (target >= 60%): {'met' if ratio >= 0.6 else 'NOT met'}")
         print(
-            f"p99 {served['p99_ms']:.2f} ms (target <= 15 ms): {'met' if served['p99_ms'] <= 15 else 'NOT met'}"
+            f"{n} comment bodies, {args.connections} connections, {args.duration:.0f} s per run, "
+            f"{args.workers} workers ({args.worker_class}, {args.threads} thread(s)), "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+            flush=True,
         )
-        ok = served["non2xx"] == 0 and served["socket_errors"] == 0
-        print(f"non-2xx {served['non2xx']}, {served['socket_detail']}: {'met' if ok else 'NOT met'}")
-        writes = metric(text, "spamguard_store_write_seconds_sum") / metric(
-            text, "spamguard_store_write_seconds_count"
+        bare_us, app_us = inprocess_cost(models, bodies)
+        print(
+            f"in-process cost per request (WSGI call, no network): bare {bare_us:.0f} µs, "
+            f"spamguard {app_us:.0f} µs",
+            flush=True,
         )
-        scores = metric(text, "spamguard_score_seconds_sum") / metric(text, "spamguard_score_seconds_count")
-        print(f"server side: mean model score {scores * 1e3:.3f} ms, mean store write {writes * 1e3:.3f} ms, "
-              f"{metric(text, 'spamguard_over_budget_total'):.0f} answers over the latency budget")  # fmt: skip
-        fast = metric(text, 'spamguard_store_write_seconds_bucket{le="0.00025"}')
-        slow = metric(text, 'spamguard_store_write_seconds_count') - metric(text, 'spamguard_store_write_seconds_bucket{le="0.001"}')
-        print(f"store writes: {fast / metric(text, 'spamguard_store_write_seconds_count'):.1%} under 0.25 ms, {slow:.0f} over 1 ms")
-
+        report([measure(args, work, models, bodies, keys["home"], i + 1) for i in range(args.rounds)])
         if not args.no_promote:
-            r = promote_under_load(args, work, models, second, bodies, keys["home-promote"])
-            print(f"\npromotion under load ({r['rps']:.0f} requests/s, p99 {r['p99_ms']:.2f} ms): "
-                  f"non-2xx {r['non2xx']}, {r['socket_detail']}, poller {r['poller_failures']} failed "
-                  f"of {r['poller_requests']}")  # fmt: skip
-            first = "never" if r["first_new_s"] is None else f"{r['first_new_s']:.2f} s"
-            every = "never" if r["all_workers_s"] is None else f"{r['all_workers_s']:.2f} s"
-            print(f"new version first answered after {first}, served by every worker after {every}; "
-                  f"old-version answers after the first new one: {r['old_after_first_new']}")  # fmt: skip
-            met = (r["non2xx"] == 0 and r["socket_errors"] == 0 and r["poller_failures"] == 0
-                   and r["all_workers_s"] is not None and r["all_workers_s"] <= 5)  # fmt: skip
-            print(f"zero failed requests and new version within 5 s: {'met' if met else 'NOT met'}")
+            report_promotion(promote_under_load(args, work, models, second, bodies, keys["home-promote"]))
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
