@@ -16,6 +16,8 @@ from spamguard.metrics import Metrics
 from spamguard.model import Model, load_model
 
 log = logging.getLogger(__name__)
+# Earlier versions tried when the current one is refused and nothing is loaded yet.
+MAX_FALLBACKS = 3
 
 
 class ModelHolder:
@@ -58,23 +60,46 @@ class ModelHolder:
             if self.model is not None:
                 return False
             stamp = _stamp(self.path)
+        target = self.path / registry.VERSIONS / stamp[0] if self.follows_registry else self.path
         try:
-            model = load_model(self.path)
+            model = load_model(target)
         except registry.ModelError as exc:
             self._refused = stamp
             self.metrics.reloads.labels("refused").inc()
-            if self.model is None:
+            if self.model is not None:
+                log.error("refused model %s, still serving %s: %s", stamp[0], self.model.version, exc)
+                return False
+            fallback = self._fallback(stamp[0]) if self.follows_registry else None
+            if fallback is None:
                 self.error = str(exc)
                 log.error("no model loaded: %s", exc)
-            else:
-                log.error("refused model %s, still serving %s: %s", stamp[0], self.model.version, exc)
-            return False
+                return False
+            log.error("refused model %s, serving %s, current before it: %s", stamp[0], fallback.version, exc)
+            model = fallback
         old = self.model
         self.model, self.error = model, None
         self.metrics.set_model(old.version if old else None, model.version)
         self.metrics.reloads.labels("loaded").inc()
         log.info("serving model %s%s", model.version, f" (was {old.version})" if old else "")
         return True
+
+    def _fallback(self, refused: str) -> Model | None:
+        """Load the most recent earlier current version that verifies (a worker starting while
+        CURRENT names a refused version serves what its siblings kept serving)."""
+        try:
+            history = (self.path / registry.HISTORY).read_text(encoding="utf-8").split()[1::2]
+        except OSError:
+            return None
+        tried: set[str] = {refused}
+        for name in reversed(history):
+            if name in tried or len(tried) > MAX_FALLBACKS:
+                continue
+            tried.add(name)
+            try:
+                return load_model(self.path / registry.VERSIONS / name)
+            except registry.ModelError as exc:
+                log.warning("earlier version %s is not usable either: %s", name, exc)
+        return None
 
     def start(self, interval: float) -> None:
         """Check for a new current version every `interval` seconds on a daemon thread."""

@@ -55,6 +55,19 @@ def test_holder_without_model_then_trained(tmp_path: Path) -> None:
     assert holder.load() is True and holder.error is None
 
 
+def test_new_worker_falls_back_when_current_is_refused(registry_dir: Path) -> None:
+    first = registry.current_version(registry_dir)
+    bad = train_version(registry_dir, seed=2, promote=False)
+    tamper(registry_dir, bad)
+    registry.promote(registry_dir, bad)
+    metrics = Metrics()
+    holder = ModelHolder(registry_dir, metrics)  # a worker (re)started now
+    assert holder.load() is True
+    assert holder.model.version == first and holder.error is None
+    assert holder.load() is False, "the refused version is not retried while unchanged"
+    assert 'spamguard_model_reloads_total{outcome="refused"} 1.0' in metrics.render().decode()
+
+
 def test_pinned_version_never_moves(registry_dir: Path) -> None:
     pinned = registry.resolve(registry_dir)
     holder = ModelHolder(pinned, Metrics())
