@@ -92,3 +92,31 @@ def test_serve_without_a_model_holds(live_server, tmp_path: Path) -> None:  # ty
         "POST", "/score", {"content": "hello"}, {"Authorization": f"Bearer {key}"}
     )
     assert status == 200 and json.loads(body)["decision"] == "hold"
+
+
+def test_serve_dev_runs_flasks_reloader(runner, monkeypatch, trained_registry: Path) -> None:  # type: ignore[no-untyped-def]
+    from flask import Flask
+
+    from spamguard.cli import main
+
+    calls = {}
+
+    def fake_run(self, host, port, **kwargs):  # type: ignore[no-untyped-def]
+        calls.update(host=host, port=port, **kwargs)
+        state = self.extensions["spamguard"]
+        state.holder.stop()
+        state.store.stop_checkpointer()
+
+    monkeypatch.setattr(Flask, "run", fake_run)
+    result = runner.invoke(main, ["serve", "--dev", "--model", str(trained_registry), "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert calls == {"host": "127.0.0.1", "port": 8123, "debug": True, "use_reloader": True}
+
+
+def test_serve_refuses_bad_settings(runner, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from spamguard.cli import main
+
+    monkeypatch.setenv("SPAMGUARD_WORKERS", "none")
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code != 0 and "SPAMGUARD_WORKERS" in result.output
+    assert "--workers" in runner.invoke(main, ["serve", "--help"]).output
