@@ -76,6 +76,8 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# PostgreSQL advisory lock id held while migrating ("SG" in ASCII).
+MIGRATION_LOCK = 0x5347
 
 
 class StoreError(Exception):
@@ -285,6 +287,9 @@ class Store:
     def upgrade(self) -> int:
         """Apply the missing migrations in one transaction; return the schema version."""
         with self.transaction() as run:
+            if self.dialect == "postgresql":
+                # Replicas starting together migrate one at a time (SQLite: BEGIN IMMEDIATE does it).
+                run("SELECT pg_advisory_xact_lock(:key)", {"key": MIGRATION_LOCK})
             run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = run("SELECT version FROM schema_version").fetchone()
             version = int(row[0]) if row else 0
