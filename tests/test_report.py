@@ -156,3 +156,15 @@ def test_no_mistakes(tmp_path, evaluation):
     verdicts = [Verdict("approve", 0.1, [], "v", "a"), Verdict("reject", 0.9, [], "v", "b")]
     page = write_report(tmp_path / "r.html", metrics, comments, verdicts).read_text()
     assert "No mistakes at a score of 0.5." in page
+
+
+def test_unlabelled_comments_are_left_out(tmp_path, evaluation):
+    metrics = evaluation[0]
+    comments = [
+        Comment("no label", id="u"),
+        Comment("spam", id="s", label=1),
+        Comment("ham", id="h", label=0),
+    ]
+    verdicts = [Verdict("hold", 0.5, [], "v", c.id) for c in comments]
+    page = write_report(tmp_path / "r.html", metrics, comments, verdicts).read_text()
+    assert len(svgs(page)) == 3 and "<td>u</td>" not in page

@@ -47,8 +47,9 @@ def _e(value: object) -> str:
 def write_report(path: str | os.PathLike[str], metrics: dict[str, Any], comments: Sequence[Comment],
                  verdicts: Sequence[Verdict]) -> Path:  # fmt: skip
     """Write the HTML report of an evaluation (from `training.evaluate.evaluate`) to `path`."""
-    labels = np.array([c.label for c in comments], dtype=np.int64)
-    scores = np.array([v.score for v in verdicts], dtype=np.float64)
+    pairs = [(c, v) for c, v in zip(comments, verdicts, strict=True) if c.label is not None]
+    labels = np.array([c.label for c, _ in pairs], dtype=np.int64)
+    scores = np.array([v.score for _, v in pairs], dtype=np.float64)
     thresholds = metrics["thresholds"]
     body = [
         f"<h1>spamguard evaluation: model {_e(metrics['model_version'])}</h1>",
