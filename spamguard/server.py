@@ -87,8 +87,12 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
 
 
 def prepare_metrics_dir(settings: Settings) -> Path:
-    """Empty the directory the workers share metrics through and export it to them."""
-    path = Path(os.environ.get(MULTIPROC_VAR) or settings.metrics_dir)
+    """Empty the directory the workers share metrics through and export it to them.
+
+    One directory per listening address, so two servers sharing SPAMGUARD_HOME (replicas on one
+    machine) never add up or wipe each other's numbers.
+    """
+    path = Path(os.environ.get(MULTIPROC_VAR) or settings.metrics_dir / f"{settings.host}-{settings.port}")
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
