@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -78,7 +79,6 @@ def openapi() -> Response:
 @bp.post("/score")
 def score() -> Response:
     """Score one comment record, store it, and answer the decision with its reasons."""
-    started = g.get("started") or time.perf_counter()
     st = state()
     key = authenticate(st)
     wait = st.limiter.acquire(key.id)
@@ -88,8 +88,22 @@ def score() -> Response:
     comment = parse_record(read_json(st.settings.max_body_bytes))
     site = site_of(comment, key)
     g.site = site
+    return jsonify(score_and_store(st, comment, site))
+
+
+def score_and_store(
+    st: Any, comment: Comment, site: str, adjust: Callable[[Verdict], Verdict] | None = None
+) -> dict[str, Any]:
+    """Score a comment, store it under (site, id) and return the answer with elapsed_ms.
+
+    Posting the same (site, id) again answers the stored decision. `adjust` may change the
+    verdict before it is stored (the Akismet API's fixed test authors and trusted roles).
+    """
+    started = g.get("started") or time.perf_counter()
     comment_id = comment.id or uuid.uuid4().hex
     verdict = score_comment(st, comment)
+    if adjust is not None:
+        verdict = adjust(verdict)
     record = comment.to_record()
     record["id"], record["site"] = comment_id, site
     t = time.perf_counter()
@@ -110,7 +124,7 @@ def score() -> Response:
     if elapsed * 1000 > st.settings.latency_budget_ms:
         st.metrics.over_budget.inc()
     answer["elapsed_ms"] = round(elapsed * 1000, 3)
-    return jsonify(answer)
+    return answer
 
 
 def authenticate(st: Any) -> ApiKey:

@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
 
     `background=False` (tests) starts no background thread: no model reloader, no WAL checkpointer.
     """
+    from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
 
     settings = load_settings() if settings is None else settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics)
     errors.register(app)
     app.register_blueprint(bp)
+    app.register_blueprint(akismet_bp)
     _instrument(app, metrics)
     return app
 

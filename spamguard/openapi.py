@@ -56,6 +56,7 @@ def _record_schema() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """Return the OpenAPI 3 document of every endpoint."""
+    from spamguard.akismet import openapi_paths
     unauthorized = _error(
         "no key, or an unknown or revoked one",
         {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -146,6 +147,7 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json("the OpenAPI 3 document", {"type": "object"})},
                 }
             },
+            **openapi_paths(),
         },
         "components": {
             "securitySchemes": {

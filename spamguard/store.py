@@ -74,6 +74,19 @@ MIGRATIONS: list[list[str]] = [
             revoked_at TEXT
         )""",
     ],
+    # 2: labels the platform reported (Akismet submit-spam / submit-ham): training labels to be.
+    [
+        """CREATE TABLE feedback (
+            id {pk},
+            site TEXT NOT NULL,
+            comment_id TEXT,
+            label TEXT NOT NULL,
+            source TEXT NOT NULL,
+            record TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX feedback_comment ON feedback (site, comment_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).
@@ -365,6 +378,37 @@ class Store:
             thresholds=json.loads(row[8]) if row[8] else None,
             created_at=row[9],
         )
+
+    def add_feedback(self, site: str, comment_id: str | None, label: str, record: Mapping[str, Any],
+                     source: str) -> None:  # fmt: skip
+        """Record a label ('spam' or 'ham') the platform gave a comment, with the comment as reported.
+
+        `comment_id` names the stored comment it is about, or is None when none matched.
+        """
+        if label not in ("spam", "ham"):
+            raise ValueError(f"a label is 'spam' or 'ham', not {label!r}")
+        self.execute(
+            "INSERT INTO feedback (site, comment_id, label, source, record, created_at)"
+            " VALUES (:site, :comment_id, :label, :source, :record, :created_at)",
+            {
+                "site": site,
+                "comment_id": comment_id,
+                "label": label,
+                "source": source,
+                "record": json.dumps(record, ensure_ascii=False),
+                "created_at": utcnow(),
+            },
+        )
+
+    def list_feedback(self, site: str) -> list[dict[str, Any]]:
+        """Return a site's reported labels, oldest first."""
+        rows = self.execute(
+            "SELECT comment_id, label, source, record, created_at FROM feedback WHERE site = :site"
+            " ORDER BY id",
+            {"site": site},
+        ).fetchall()
+        names = ("comment_id", "label", "source", "record", "created_at")
+        return [dict(zip(names, (*r[:3], json.loads(r[3]), r[4]), strict=True)) for r in rows]
 
     def count_comments(self, site: str | None = None) -> int:
         """Return how many comments are stored (for one site, or all)."""
