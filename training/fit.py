@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -41,6 +41,7 @@ class TrainConfig:
     nb_mix: float = 0.0
     max_cv_rows: int = 100_000
     holdout: float = 0.2
+    sgd_epochs: int = 12
     nb_alpha: float = 1.0
     seed: int = 0
 
@@ -103,23 +104,49 @@ def _splits(labels: np.ndarray, config: TrainConfig) -> Iterator[tuple[np.ndarra
     yield tuple(train_test_split(rows, test_size=config.holdout, stratify=labels, random_state=config.seed))
 
 
-def _classifier(config: TrainConfig) -> LogisticRegression:
-    return LogisticRegression(C=config.C, solver="liblinear", max_iter=1000)
+def _compact(X: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Keep only the columns some row uses (hashing leaves most buckets empty, and the solvers'
+    time grows with the width), renumbering indices in place of slicing to spare a copy."""
+    used = np.flatnonzero(np.bincount(X.indices, minlength=X.shape[1]))
+    renumber = np.zeros(X.shape[1], dtype=np.int32)
+    renumber[used] = np.arange(len(used), dtype=np.int32)
+    return sp.csr_matrix((X.data, renumber[X.indices], X.indptr), shape=(X.shape[0], len(used))), used
 
 
-def _nb_scale(X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig) -> sp.dia_matrix:
+def _fit_linear(X: sp.csr_matrix, y: np.ndarray, n_text: int, config: TrainConfig,
+                weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:  # fmt: skip
+    """Fit the logistic regression; return its weights on X's columns and its intercept."""
+    rows = int(np.count_nonzero(weight)) if weight is not None else len(y)
+    scale = _nb_scale(X, y, n_text, config, weight)
+    if scale is not None:
+        X = X @ sp.diags(scale, format="csr")
+    if len(y) <= config.max_cv_rows:
+        clf = LogisticRegression(C=config.C, solver="liblinear", max_iter=1000).fit(X, y, sample_weight=weight)
+    else:
+        # liblinear copies the matrix into its own format; SGD streams over the CSR rows as they are.
+        # alpha = 1 / (C n) gives the same objective as LogisticRegression(C).
+        clf = SGDClassifier(loss="log_loss", alpha=1.0 / (config.C * rows), max_iter=config.sgd_epochs,
+                            tol=None, average=True, random_state=config.seed).fit(X, y, sample_weight=weight)  # fmt: skip
+    w = clf.coef_[0].astype(np.float64)
+    # The scaling is linear, so it folds into the weights: serving sees a plain linear model.
+    return (w * scale if scale is not None else w), float(clf.intercept_[0])
+
+
+def _nb_scale(X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig,
+              weight: np.ndarray | None = None) -> np.ndarray | None:  # fmt: skip
     """Scale text columns by their naive-Bayes log-count ratio (Wang & Manning's NBSVM).
 
-    Interpolated with 1 by `config.nb_mix` (0 = plain TF-IDF); signal columns keep scale 1.
+    Interpolated with 1 by `config.nb_mix` (0 = plain TF-IDF: None); signal columns keep scale 1.
     """
+    if not config.nb_mix:
+        return None
+    keep = weight > 0 if weight is not None else np.ones(len(labels), dtype=bool)
+    alpha = config.nb_alpha
+    p = alpha + np.asarray(X[keep & (labels == 1), :n_text].sum(axis=0)).ravel()
+    q = alpha + np.asarray(X[keep & (labels == 0), :n_text].sum(axis=0)).ravel()
     scale = np.ones(X.shape[1])
-    if config.nb_mix:
-        alpha = config.nb_alpha
-        p = alpha + np.asarray(X[labels == 1, :n_text].sum(axis=0)).ravel()
-        q = alpha + np.asarray(X[labels == 0, :n_text].sum(axis=0)).ravel()
-        ratio = np.abs(np.log((p / p.sum()) / (q / q.sum())))
-        scale[:n_text] = (1 - config.nb_mix) + config.nb_mix * ratio
-    return sp.diags(scale, format="csr")
+    scale[:n_text] = (1 - config.nb_mix) + config.nb_mix * np.abs(np.log((p / p.sum()) / (q / q.sum())))
+    return scale
 
 
 def check_labels(labels: np.ndarray, config: TrainConfig) -> None:
@@ -146,16 +173,18 @@ def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
     X = design_matrix(ex, word_idf, char_idf, space)
     del ex
 
-    # Fit on the columns some comment uses: hashing leaves most buckets empty, and liblinear's
-    # time grows with the width of the matrix it is handed.
-    used = np.unique(X.indices)
-    X = X[:, used]
+    X, used = _compact(X)
     n_text = int(np.searchsorted(used, space.n_word + space.n_char))
     oof, held_out = np.zeros(len(labels)), np.zeros(len(labels), dtype=bool)
     for train_idx, test_idx in _splits(labels, config):
-        scale = _nb_scale(X[train_idx], labels[train_idx], n_text, config)
-        clf = _classifier(config).fit(X[train_idx] @ scale, labels[train_idx])
-        oof[test_idx] = clf.decision_function(X[test_idx] @ scale)
+        if len(labels) > config.max_cv_rows:
+            # One hold-out on large data: zero weights keep its rows out without copying X.
+            weight = np.ones(len(labels))
+            weight[test_idx] = 0.0
+            w, b = _fit_linear(X, labels, n_text, config, weight)
+        else:
+            w, b = _fit_linear(X[train_idx], labels[train_idx], n_text, config)
+        oof[test_idx] = X[test_idx] @ w + b
         held_out[test_idx] = True
     oof, oof_labels = oof[held_out], labels[held_out]
     platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), oof_labels)
@@ -163,18 +192,16 @@ def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
     oof_probs = 1.0 / (1.0 + np.exp(-(calibration[0] * oof + calibration[1])))
     thresholds = choose_thresholds(oof_probs, oof_labels, max_ham_rejected=config.max_ham_rejected,
                                    max_spam_approved=config.max_spam_approved)  # fmt: skip
-    scale = _nb_scale(X, labels, n_text, config)
-    final = _classifier(config).fit(X @ scale, labels)
+    w, intercept = _fit_linear(X, labels, n_text, config)
     coef = np.zeros(space.dim)
-    # The scaling is linear, so it folds into the weights: serving sees a plain linear model.
-    coef[used] = scale @ final.coef_[0]
+    coef[used] = w
     artifact = {
         "format": ARTIFACT_FORMAT,
         "space": space.to_dict(),
         "word_idf": word_idf,
         "char_idf": char_idf,
         "coef": coef,
-        "intercept": float(final.intercept_[0]),
+        "intercept": intercept,
         "calibration": list(calibration),
         "thresholds": thresholds.to_dict(),
     }
