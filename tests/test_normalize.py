@@ -178,7 +178,7 @@ def test_long_words_without_spaces_normalise_quickly(content):
 )
 @pytest.mark.parametrize(
     "content",
-    ["<a href=" * 1000, "<a " * 5000, "<a href=http://x.com>" * 1000, "<!--" * 10000],
+    ["<a href=" * 1000, "<a " * 10000, "<a href=http://x.com>" * 3000, "<!--" * 10000],
     ids=["href", "a", "unclosed-anchor", "comment"],
 )
 def test_unclosed_markup_normalises_quickly(content):
