@@ -38,19 +38,21 @@ def create_bare_app() -> Flask:
 
 
 def main() -> None:
-    from spamguard.server import DEFAULT_WORKER_CLASS, GunicornApp, gunicorn_options
+    from spamguard.server import GunicornApp, gunicorn_options
     from spamguard.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default=DEFAULT_WORKER_CLASS)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=Settings().threads, help="1: sync workers, more: gthread"
+    )
     args = parser.parse_args()
-    settings = Settings(host=args.host, port=args.port, workers=args.workers, log_level="WARNING")
-    options = gunicorn_options(settings, worker_class=args.worker_class, threads=args.threads)
-    GunicornApp(create_bare_app, options).run()
+    settings = Settings(
+        host=args.host, port=args.port, workers=args.workers, threads=args.threads, log_level="WARNING"
+    )
+    GunicornApp(create_bare_app, gunicorn_options(settings)).run()
 
 
 if __name__ == "__main__":

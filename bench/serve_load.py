@@ -1,6 +1,6 @@
 """Load benchmark of `spamguard serve` against a bare Flask endpoint, and a model promotion under load.
 
-    python bench/serve_load.py [--duration 15] [--connections 16] [--model DIR] [--worker-class sync]
+    python bench/serve_load.py [--duration 15] [--connections 16] [--model DIR] [--threads 4] [--rounds 3]
 
 In one run, on loopback only (127.0.0.1), with wrk (Debian package `wrk`) at 16 connections posting real
 comment bodies from ../shared/datasets with fresh ids (bench/score.lua):
@@ -207,7 +207,7 @@ def service_env(home: Path, models: Path, port: int, workers: int) -> dict[str, 
 def serve_cmd(args: argparse.Namespace) -> list[str]:
     exe = Path(sys.executable).with_name("spamguard")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from spamguard.cli import main; main()"]
-    return cmd + ["serve", "--worker-class", args.worker_class, "--threads", str(args.threads)]
+    return cmd + ["serve", "--threads", str(args.threads)]
 
 
 def scrape(port: int) -> str:
@@ -341,8 +341,6 @@ def measure(args: argparse.Namespace, work: Path, models: Path, bodies: Path, ke
         str(port),
         "--workers",
         str(args.workers),
-        "--worker-class",
-        args.worker_class,
         "--threads",
         str(args.threads),
     ]
@@ -435,8 +433,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker (1: gunicorn's sync workers)"
+    )
     parser.add_argument("--model", help="registry or version to serve (default: train one from data/)")
     parser.add_argument("--bodies", type=int, default=3000, help="distinct comment bodies to cycle through")
     parser.add_argument("--no-promote", action="store_true", help="skip the promotion-under-load run")
@@ -460,7 +459,7 @@ def main() -> None:
             store.close()
         print(
             f"{n} comment bodies, {args.connections} connections, {args.duration:.0f} s per run, "
-            f"{args.workers} workers ({args.worker_class}, {args.threads} thread(s)), "
+            f"{args.workers} workers, {args.threads} thread(s) each, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
             flush=True,
         )

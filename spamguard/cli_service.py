@@ -38,18 +38,16 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
 @click.option("--host", help="Address to listen on (SPAMGUARD_HOST).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (SPAMGUARD_PORT).")
 @click.option("--workers", type=click.IntRange(1), help="Worker processes (SPAMGUARD_WORKERS).")
-@click.option("--worker-class", type=click.Choice(["sync", "gthread"]), default="sync", show_default=True,
-              help="gunicorn worker type.")  # fmt: skip
 @click.option(
-    "--threads", type=click.IntRange(1), default=1, show_default=True, help="Threads per gthread worker."
+    "--threads", type=click.IntRange(1), help="Threads per worker (SPAMGUARD_THREADS; 1: sync workers)."
 )
 @click.option("--dev", is_flag=True, help="Run Flask's development server with the reloader instead.")
-def serve(model: Path | None, host: str | None, port: int | None, workers: int | None, worker_class: str,
-          threads: int, dev: bool) -> None:  # fmt: skip
+def serve(model: Path | None, host: str | None, port: int | None, workers: int | None, threads: int | None,
+          dev: bool) -> None:  # fmt: skip
     """Serve POST /score and the health, metrics and OpenAPI endpoints."""
     import logging
 
-    settings = _settings(model=model, host=host, port=port, workers=workers)
+    settings = _settings(model=model, host=host, port=port, workers=workers, threads=threads)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
@@ -62,7 +60,7 @@ def serve(model: Path | None, host: str | None, port: int | None, workers: int |
     from spamguard.store import StoreError
 
     try:
-        run(settings, worker_class=worker_class, threads=threads)
+        run(settings)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

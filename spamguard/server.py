@@ -18,9 +18,6 @@ from gunicorn.app.base import BaseApplication
 
 from spamguard.settings import Settings
 
-# Measured with bench/serve_load.py on the 2-core machine (docs/api.md has the figures): sync workers
-# behind no proxy serve this short request/response traffic best.
-DEFAULT_WORKER_CLASS = "sync"
 # prometheus_client's own variable; it must be set before prometheus_client is first imported, so
 # this module does not import spamguard.metrics.
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -46,15 +43,15 @@ def _post_worker_init(worker: Any) -> None:
     gc.freeze()
 
 
-def gunicorn_options(
-    settings: Settings, *, worker_class: str = DEFAULT_WORKER_CLASS, threads: int = 1
-) -> dict[str, Any]:
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Return the gunicorn settings every spamguard server (and the bare benchmark app) runs with."""
     return {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": worker_class,
-        "threads": threads,
+        # Measured with bench/serve_load.py (docs/api.md): gthread workers keep connections alive and
+        # served about three times the requests/s of sync workers, which close each connection.
+        "worker_class": "gthread" if settings.threads > 1 else "sync",
+        "threads": settings.threads,
         "preload_app": False,
         # A request never legitimately takes seconds: the body is bounded and scoring takes ms.
         "timeout": 30,
@@ -100,7 +97,7 @@ def prepare_metrics_dir(settings: Settings) -> Path:
     return path
 
 
-def serve(settings: Settings, *, worker_class: str = DEFAULT_WORKER_CLASS, threads: int = 1) -> None:
+def serve(settings: Settings) -> None:
     """Upgrade the store, then run the scoring service under gunicorn until it is stopped."""
     from spamguard.store import Store
 
@@ -116,4 +113,4 @@ def serve(settings: Settings, *, worker_class: str = DEFAULT_WORKER_CLASS, threa
 
         return create_app(settings)
 
-    GunicornApp(load, gunicorn_options(settings, worker_class=worker_class, threads=threads)).run()
+    GunicornApp(load, gunicorn_options(settings)).run()

@@ -98,6 +98,10 @@ class Settings:
     host: str = _setting("127.0.0.1", "address `spamguard serve` listens on", _host)
     port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, integer=True))
     workers: int = _setting(2, "worker processes `spamguard serve` starts", _number(1, integer=True))
+    threads: int = _setting(
+        4, "threads per worker (1: gunicorn's sync worker; more: its gthread worker, with keep-alive)",
+        _number(1, integer=True),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.database_url:

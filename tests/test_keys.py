@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spamguard.keys import KeyCache, UnknownKey, create_key, find_key, hash_key, list_keys, revoke_key
-from spamguard.store import Store
+from spamguard.store import SCHEMA_VERSION, Store
 
 
 @pytest.fixture
@@ -102,4 +102,4 @@ def test_cli_settings_and_db_upgrade(runner) -> None:  # type: ignore[no-untyped
     assert shown.exit_code == 0 and "SPAMGUARD_LATENCY_BUDGET_MS=50.0" in shown.stdout
     assert runner.invoke(main, ["settings", "--markdown"]).stdout == markdown_table()
     upgraded = runner.invoke(main, ["db", "upgrade"])
-    assert upgraded.exit_code == 0 and "schema version 1" in upgraded.stdout
+    assert upgraded.exit_code == 0 and f"schema version {SCHEMA_VERSION}" in upgraded.stdout
