@@ -6,6 +6,7 @@ import html
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,12 +35,21 @@ _CONFUSABLES = str.maketrans(
 _CONFUSABLE_CHARS = "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
 _CONFUSABLE_WORD = re.compile(rf"\b\w*[{_CONFUSABLE_CHARS}]\w*")
 _LATIN = re.compile(r"[A-Za-z]")
-
-_ANCHOR = re.compile(
-    r"<a\b[^>]{0,1000}?\bhref\s*=\s*[\"']?([^\"'\s>]{1,2000})[\"']?[^>]{0,1000}>(.{0,500}?)</a\s*>",
-    re.IGNORECASE | re.DOTALL,
+_GENUINE_SCRIPT = re.compile(
+    "["
+    + "".join(
+        chr(c)
+        for c in [*range(0x0391, 0x03CA), *range(0x0400, 0x0460)]
+        if chr(c).isalpha() and chr(c) not in _CONFUSABLE_CHARS
+    )
+    + "]"
 )
-_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]{0,2000}|!--.{0,2000}?--)>", re.DOTALL)
+
+_ANCHOR_OPEN = re.compile(r"<a[\s>]", re.IGNORECASE)
+_HREF = re.compile(r"\bhref\s*=\s*[\"']?([^\"'\s>]{1,2000})", re.IGNORECASE)
+_ANCHOR_CLOSE = re.compile(r"</a\s*>", re.IGNORECASE)
+# Tags only: comments are cut out first, by _drop_comments, in one linear pass.
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,2000}>")
 _SPACE = re.compile(r"\s+")
 # URLs with a scheme or www., and bare domains under TLDs that are rarely anything else.
 _URL = re.compile(
@@ -100,17 +110,25 @@ def clean_text(text: str) -> str:
         text = _ASCII_CONTROL.sub("", text)
     else:
         text = _DELETE.sub("", unicodedata.normalize("NFKC", text))
-        text = _CONFUSABLE_WORD.sub(_fold_word, text)
+        # In genuine Cyrillic or Greek text (letters with no Latin twin), short words made only of
+        # look-alikes (сахар, και) are real words: fold only the words that mix in Latin letters.
+        genuine = _GENUINE_SCRIPT.search(text) is not None
+        text = _CONFUSABLE_WORD.sub(_fold_mixed_word if genuine else _fold_word, text)
     return _SPACE.sub(" ", text).strip()
 
 
 def _fold_word(match: re.Match[str]) -> str:
     word = match.group(0)
     # A word mixing Latin with look-alikes is a disguise; a word made only of look-alikes could
-    # be written in Latin. A real Cyrillic or Greek word has letters with no Latin twin.
+    # be written in Latin (see _fold_lookalikes for text that is genuinely Cyrillic or Greek).
     if _LATIN.search(word) or all(not c.isalpha() or c in _CONFUSABLE_CHARS for c in word):
         return word.translate(_CONFUSABLES)
     return word
+
+
+def _fold_mixed_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return word.translate(_CONFUSABLES) if _LATIN.search(word) else word
 
 
 def _link(url: str, anchor: str | None = None) -> Link | None:
@@ -121,6 +139,52 @@ def _link(url: str, anchor: str | None = None) -> Link | None:
     return Link(url, host, anchor)
 
 
+def _drop_comments(raw: str) -> str:
+    """Cut out HTML comments; an unclosed one hides the rest, as it does in a browser."""
+    parts, pos = [], 0
+    while (start := raw.find("<!--", pos)) >= 0:
+        parts.append(raw[pos:start])
+        end = raw.find("-->", start + 4)
+        if end < 0:
+            return " ".join(parts)
+        pos = end + 3
+    parts.append(raw[pos:])
+    return " ".join(parts)
+
+
+def _anchors(raw: str) -> Iterator[tuple[str, str]]:
+    """Yield (href, anchor text) of each <a href> in one left-to-right pass (no rescans)."""
+    closing = None  # the next </a> at or after the current tag, or -1 for none left
+    pos = 0
+    while (m := _ANCHOR_OPEN.search(raw, pos)) is not None:
+        start = m.start()
+        end = raw.find(">", start + 2)
+        if end < 0:
+            return  # no tag can end any more
+        pos = end + 1
+        href = _HREF.search(raw, start, end)
+        if href is None:
+            continue
+        if closing is None or 0 <= closing.start() < pos:
+            closing = _ANCHOR_CLOSE.search(raw, pos) or _NO_CLOSE
+        anchor = raw[pos : closing.start()] if closing is not _NO_CLOSE else ""
+        yield href.group(1), anchor[:500]
+
+
+class _NoClose:
+    def start(self) -> int:
+        return -1
+
+
+_NO_CLOSE = _NoClose()
+
+
+def _link_key(link: Link) -> str:
+    """Identify a link independently of its scheme, a www. prefix and a trailing slash."""
+    rest = link.url.split("://", 1)[-1].removeprefix("www.").removeprefix("WWW.")
+    return rest.rstrip("/").lower()
+
+
 def normalize(content: str) -> Text:
     """Turn raw comment content (maybe HTML) into normalised text and its links."""
     raw_length = len(content)
@@ -128,7 +192,8 @@ def normalize(content: str) -> Text:
     links: list[Link] = []
     html_links = 0
     if "<" in raw:
-        for href, anchor in _ANCHOR.findall(raw):
+        raw = _drop_comments(raw)
+        for href, anchor in _anchors(raw):
             html_links += 1
             shown = clean_text(html.unescape(_TAG.sub(" ", anchor)))
             link = _link(html.unescape(href), shown or None)
@@ -138,14 +203,14 @@ def normalize(content: str) -> Text:
     if "&" in raw:
         raw = html.unescape(raw)
     text = clean_text(raw)[:MAX_TEXT_CHARS]
-    seen = {link.url for link in links}
+    seen = {_link_key(link) for link in links}
     # Every URL has a dot: look for them only in the words that have one.
     for word in text.split() if "." in text else ():
         if "." not in word:
             continue
         for match in _URL.finditer(word):
             link = _link(match.group(0))
-            if link is not None and link.url not in seen and len(links) < MAX_LINKS:
-                seen.add(link.url)
+            if link is not None and _link_key(link) not in seen and len(links) < MAX_LINKS:
+                seen.add(_link_key(link))
                 links.append(link)
     return Text(text, tuple(links), raw_length, html_links)

@@ -36,10 +36,11 @@ class Thresholds:
     reject_at: float
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.approve_below <= self.reject_at <= 1.0:
+        # reject_at may exceed 1: no score reaches it, so nothing is rejected by score alone.
+        if not 0.0 <= self.approve_below <= 1.0 or not self.approve_below <= self.reject_at <= 2.0:
             raise ValueError(
-                f"thresholds must satisfy 0 <= approve_below <= reject_at <= 1, got "
-                f"{self.approve_below} and {self.reject_at}"
+                f"thresholds must satisfy 0 <= approve_below <= 1 and approve_below <= reject_at <= 2, "
+                f"got {self.approve_below} and {self.reject_at}"
             )
 
     def to_dict(self) -> dict[str, float]:

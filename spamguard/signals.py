@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import numpy as np
 
@@ -60,11 +61,14 @@ _MESSENGER = re.compile(
 )
 _WALLET = re.compile(r"\b(?:bc1[a-z0-9]{25,60}|[13][a-km-zA-HJ-NP-Z1-9]{25,34}|0x[a-fA-F0-9]{40})\b")
 _MONEY = re.compile(
-    r"[$€£₹]\s?\d[\d,.]*\s?[kKmM]?|\b\d[\d,.]*\s?(?:usd|dollars|euros?|btc|eth|usdt)\b", re.IGNORECASE
+    r"[$€£₹]\s?\d[\d,.]{0,20}\s?[kKmM]?|(?<![\d,.])\d[\d,.]{0,20}\s?(?:usd|dollars|euros?|btc|eth|usdt)\b",
+    re.IGNORECASE,
 )
 _REPEAT = re.compile(r"(.)\1{3,}")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff]")
-_RANDOM_LOCAL = re.compile(r"\d{4,}|[bcdfghjklmnpqrstvwxz]{5,}", re.IGNORECASE)
+# Five digits and more (a birth year is four), six consonants in a row (German names reach five),
+# or letters and digits alternating three times: what generated addresses look like.
+_RANDOM_LOCAL = re.compile(r"\d{5,}|[bcdfghjklmnpqrstvwxz]{6,}|(?:[a-z]+\d+){3,}", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[^\W\d_]{2,}")
 
 COMMENT_TYPES = ("reply", "trackback", "pingback", "contact-form", "signup", "forum-post")
@@ -133,7 +137,12 @@ def link_signals(comment: Comment, text: Text, out: np.ndarray, details: dict[st
     _flag(out, details, "link:shortener", [lk.host for lk in links if lk.host in SHORTENERS])
     _flag(out, details, "link:ip_host", [lk.host for lk in links if lk.is_ip])
     _flag(out, details, "link:punycode", [lk.host for lk in links if "xn--" in lk.host])
-    _flag(out, details, "link:suspicious_tld", [lk.host for lk in links if lk.host.rsplit(".", 1)[-1] in SUSPICIOUS_TLDS])
+    _flag(
+        out,
+        details,
+        "link:suspicious_tld",
+        [lk.host for lk in links if lk.host.rsplit(".", 1)[-1] in SUSPICIOUS_TLDS],
+    )
     words = max(1, text.text.count(" ") + 1)
     out[_INDEX["link:density"]] = min(1.0, 5.0 * len(links) / words)
     if text.html_links:
@@ -165,7 +174,7 @@ def identity_signals(comment: Comment, out: np.ndarray, details: dict[str, str])
             out[_INDEX["ident:name_is_url"]] = 1.0
             details["ident:name_is_url"] = name[:80]
         keywords = _COMMERCIAL.findall(name)
-        if keywords or len(name.split()) >= 4:
+        if keywords:
             out[_INDEX["ident:name_keywords"]] = min(1.5, 0.5 * len(keywords) + 0.5)
             details["ident:name_keywords"] = name[:80]
     email = comment.author_email
@@ -180,7 +189,9 @@ def identity_signals(comment: Comment, out: np.ndarray, details: dict[str, str])
         if _RANDOM_LOCAL.search(local):
             out[_INDEX["ident:email_random"]] = 1.0
             details["ident:email_random"] = local[:40]
-        parts = [w.lower() for w in _NAME_WORD.findall(name or "")]
+        # Compare in ASCII (Zoë → zoe); a name in another script cannot be compared at all.
+        ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+        parts = [w.lower() for w in _NAME_WORD.findall(ascii_name)]
         compact = re.sub(r"[^a-z]", "", local.lower())
         if parts and compact and not any(p[:3] in compact for p in parts):
             out[_INDEX["ident:name_email_mismatch"]] = 1.0

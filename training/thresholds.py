@@ -23,8 +23,7 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, *, max_ham_rejected
     # Approve below a score that has at most m spam under it.
     m = math.floor(max_spam_approved * len(spam) + 1e-9)
     approve_below = float(spam[m]) if m < len(spam) else 1.0
-    reject_at = min(reject_at, 1.0)
-    if approve_below > reject_at:
+    if approve_below > reject_at and reject_at <= 1.0:
         # Both targets hold with no hold band at all: cut once, between the two.
         cut = (approve_below + reject_at) / 2.0
         return Thresholds(cut, cut)
