@@ -64,7 +64,9 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT NOT NULL,
             UNIQUE (site, comment_id)
         )""",
-        "CREATE INDEX comments_status ON comments (status, id)",
+        # Partial: only held comments (the moderation queue, oldest first) are indexed, so approving
+        # or rejecting, most of the traffic, writes one page less per insert.
+        "CREATE INDEX comments_held ON comments (id) WHERE status = 'held'",
         """CREATE TABLE api_keys (
             id {pk},
             key_hash TEXT NOT NULL UNIQUE,
