@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, g, request
 from flask.wrappers import Response
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     """
     from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
+    from spamguard.moderation_api import bp as moderation_bp
 
     settings = load_settings() if settings is None else settings
     logging.getLogger("spamguard").setLevel(settings.log_level)
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     # api.read_json can tell a body of exactly the limit from a longer one it cut off.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.home)
     store = Store(settings.database_url, background_checkpoints=background)
     store.upgrade()
     if background:
@@ -60,8 +65,32 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     errors.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)
+    app.register_blueprint(moderation_bp)
     _instrument(app, metrics)
     return app
+
+
+def secret_key(home: Path) -> str:
+    """Return the session signing key kept in `home/secret_key`, made (once, mode 0600) if missing."""
+    path = home / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    tmp = home / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key + "\n")
+    try:
+        # link() fails if the file exists: of two workers starting together, both keep the first key.
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+    finally:
+        tmp.unlink()
+    return key
 
 
 def _instrument(app: Flask, metrics: Metrics) -> None:

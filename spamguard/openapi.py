@@ -57,6 +57,7 @@ def _record_schema() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """Return the OpenAPI 3 document of every endpoint."""
     from spamguard.akismet import openapi_paths
+    from spamguard.moderation_api import openapi_paths as moderation_paths
     unauthorized = _error(
         "no key, or an unknown or revoked one",
         {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -148,6 +149,7 @@ def document() -> dict[str, Any]:
                 }
             },
             **openapi_paths(),
+            **moderation_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -155,7 +157,12 @@ def document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a site API key from `spamguard keys create --site NAME`",
-                }
+                },
+                "moderatorToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a moderator token from `spamguard moderators token NAME`",
+                },
             },
             "schemas": {
                 "Comment": _record_schema(),

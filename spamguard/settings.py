@@ -64,6 +64,13 @@ def _host(value: str) -> str:
     return value.strip()
 
 
+def _boolean(value: str) -> bool:
+    text = value.strip().lower()
+    if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return text in ("1", "true", "yes", "on")
+
+
 def _setting(default: Any, help: str, parse: Callable[[str], Any], shown: str | None = None) -> Any:
     return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
 
@@ -101,6 +108,22 @@ class Settings:
     threads: int = _setting(
         4, "threads per worker (1: gunicorn's sync worker; more: its gthread worker, with keep-alive)",
         _number(1, integer=True),
+    )  # fmt: skip
+    secret_key: str = _setting(
+        "", "key signing session cookies; replicas must share it (unset: made once in $SPAMGUARD_HOME)",
+        str, shown="random, kept in $SPAMGUARD_HOME/secret_key",
+    )  # fmt: skip
+    webhook_retry_s: float = _setting(
+        10.0, "first retry delay of a failed webhook delivery; doubles each time, up to an hour",
+        _number(0.01),
+    )  # fmt: skip
+    webhook_max_attempts: int = _setting(
+        30, "attempts before a webhook delivery is marked failed (`spamguard webhooks retry` resumes)",
+        _number(1, integer=True),
+    )  # fmt: skip
+    purge_whole_rows: bool = _setting(
+        False, "`spamguard purge` deletes decided comments whole instead of only their personal fields",
+        _boolean,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

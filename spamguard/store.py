@@ -89,6 +89,42 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX feedback_comment ON feedback (site, comment_id)",
     ],
+    # 3: moderation (spamguard/moderation_store.py): verdicts on comments, moderators and their
+    # tokens, the audit trail, per-site webhooks and their outbox of deliveries.
+    [
+        "ALTER TABLE comments ADD COLUMN verdict TEXT",
+        "ALTER TABLE comments ADD COLUMN decided_by TEXT",
+        "ALTER TABLE comments ADD COLUMN decided_at TEXT",
+        "CREATE INDEX comments_site_status ON comments (site, status, id)",
+        """CREATE TABLE moderators (
+            id {pk}, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL, removed_at TEXT
+        )""",
+        """CREATE TABLE moderator_tokens (
+            id {pk}, moderator_id BIGINT NOT NULL REFERENCES moderators (id),
+            token_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT
+        )""",
+        """CREATE TABLE verdicts (
+            id {pk}, comment_pk BIGINT NOT NULL, site TEXT NOT NULL, comment_id TEXT NOT NULL,
+            verdict TEXT NOT NULL, moderator TEXT NOT NULL, previous_status TEXT NOT NULL,
+            status TEXT NOT NULL, created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX verdicts_comment ON verdicts (comment_pk)",
+        """CREATE TABLE sites (
+            name TEXT PRIMARY KEY, webhook_url TEXT, webhook_secret TEXT, updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE webhook_deliveries (
+            id {pk}, site TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, claimed_until TEXT,
+            last_status INTEGER, last_error TEXT, created_at TEXT NOT NULL, delivered_at TEXT
+        )""",
+        "CREATE INDEX webhook_due ON webhook_deliveries (state, next_attempt_at)",
+        """CREATE TABLE webhook_attempts (
+            id {pk}, delivery_id BIGINT NOT NULL, at TEXT NOT NULL, http_status INTEGER,
+            error TEXT, elapsed_ms {float} NOT NULL
+        )""",
+        "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -368,7 +369,7 @@ def test_openapi_lists_every_endpoint(app, client) -> None:  # type: ignore[no-u
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     routes = {
-        (rule.rule, method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
         if rule.endpoint != "static"
@@ -381,5 +382,6 @@ def test_docs_cover_every_endpoint(app) -> None:  # type: ignore[no-untyped-def]
     docs = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
     for rule in app.url_map.iter_rules():
         if rule.endpoint != "static":
-            assert f"`{sorted(rule.methods - {'HEAD', 'OPTIONS'})[0]} {rule.rule}`" in docs, rule.rule
-            assert f"{rule.rule}" in docs and "curl" in docs
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            assert f"`{sorted(rule.methods - {'HEAD', 'OPTIONS'})[0]} {path}`" in docs, rule.rule
+            assert f"{path}" in docs and "curl" in docs

@@ -1,0 +1,363 @@
+"""HTTP endpoints of moderation (contract section 5): the queue, verdicts, a comment's status, feedback.
+
+Moderation endpoints take a moderator token (`Authorization: Bearer sgm_…`) or a logged-in moderator
+session (the web UI's); a site key gets 403 there. The platform's endpoints (`GET /comments/<id>`,
+`POST /feedback`) take a site key, and a moderator token gets 401 there, as on /score.
+A session may only POST JSON (`Content-Type: application/json`), which a cross-site form cannot send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, session
+
+from spamguard import moderation_store as ms
+from spamguard import moderators
+from spamguard.api import authenticate, read_json, state
+from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized, error_response
+from spamguard.keys import ApiKey
+
+bp = Blueprint("moderation_api", __name__)
+
+# Largest primary key either database holds; a bigger one in a URL is simply not there.
+MAX_PK = 2**63 - 1
+DEFAULT_PAGE = 50
+
+
+class NotFoundError(ApiError):
+    """No such comment."""
+
+    status, code = 404, "not_found"
+
+
+def current_moderator(st: Any) -> moderators.Moderator:
+    """Return the moderator of this request (token or session), or raise 401/403."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        if moderators.is_token(token):
+            found = moderators.lookup_token(st.store, token)
+            if found is None:
+                raise Unauthorized("unknown or revoked moderator token",
+                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+            return found
+        if st.keys.lookup(token) is not None:
+            raise Forbidden("a site key cannot moderate: use a token from `spamguard moderators token NAME`")
+        raise Unauthorized("unknown token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    name = session.get(moderators.SESSION_KEY)
+    if isinstance(name, str):
+        found = moderators.get_moderator(st.store, name)
+        if found is not None:
+            return found
+    raise Unauthorized(
+        "send 'Authorization: Bearer <moderator token>' (`spamguard moderators token NAME`) or log in",
+        headers={"WWW-Authenticate": 'Bearer realm="spamguard-moderation"'},
+    )
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer from {low} to {high}", name) from None
+    if not low <= value <= high:
+        raise BadRequest(f"'{name}' must be an integer from {low} to {high}", name)
+    return value
+
+
+def item(comment: ms.ModeratedComment) -> dict[str, Any]:
+    """Return a comment as a moderation API item."""
+    return {
+        "pk": comment.pk, "id": comment.comment_id, "site": comment.site, "status": comment.status,
+        "decision": comment.decision, "score": comment.score, "reasons": comment.reasons,
+        "model_version": comment.model_version, "created_at": comment.created_at,
+        "verdict": comment.verdict, "decided_by": comment.decided_by, "decided_at": comment.decided_at,
+        "record": comment.record,
+    }  # fmt: skip
+
+
+@bp.get("/moderation/queue")
+def moderation_queue() -> Response:
+    """List held comments, oldest first, a page at a time."""
+    st = state()
+    current_moderator(st)
+    limit = _int_arg("limit", DEFAULT_PAGE, 1, ms.MAX_PAGE)
+    args = request.args
+    filters = {"site": args.get("site"), "reason": args.get("reason"), "search": args.get("q")}
+    try:
+        items, cursor = ms.queue(
+            st.store, **{k: v or None for k, v in filters.items()}, limit=limit, cursor=args.get("cursor")
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc), "cursor") from None
+    return jsonify({"items": [item(c) for c in items], "next_cursor": cursor})
+
+
+@bp.post("/moderation/<int:pk>")
+def moderation_decide(pk: int) -> Response:
+    """Decide one comment: ham (approved) or spam (rejected); 409 if someone decided it first."""
+    st = state()
+    moderator = current_moderator(st)
+    body = read_json(st.settings.max_body_bytes)
+    verdict = body.get("verdict")
+    if verdict not in ms.VERDICTS:
+        raise BadRequest('\'verdict\' must be "ham" or "spam"', "verdict")
+    expected = body.get("expected_status", "held")
+    if expected not in ("held", "approved", "rejected"):
+        raise BadRequest("'expected_status' must be held, approved or rejected", "expected_status")
+    if pk > MAX_PK:
+        raise NotFoundError(f"no comment {pk}")
+    try:
+        comment = ms.decide(st.store, pk, verdict, moderator.name, expected_status=expected)
+    except ms.NotFound:
+        raise NotFoundError(f"no comment {pk}") from None
+    except ms.Conflict as exc:
+        now = exc.current
+        return error_response(
+            409, "conflict", str(exc), "verdict", verdict=now.verdict, status=now.status,
+            decided_by=now.decided_by, decided_at=now.decided_at,
+        )  # fmt: skip
+    g.site = comment.site
+    return jsonify(item(comment))
+
+
+def _site_key(st: Any) -> ApiKey:
+    key = authenticate(st)
+    wait = st.limiter.acquire(key.id)
+    if wait:
+        raise RateLimited(f"over {st.settings.rate_limit} requests per minute for this key",
+                          headers={"Retry-After": str(wait)})  # fmt: skip
+    return key
+
+
+def _site(key: ApiKey, site: Any) -> str:
+    if site is None or site == "":
+        if len(key.sites) != 1:
+            raise BadRequest(f"this key serves several sites: say which in 'site' ({', '.join(key.sites)})",
+                             "site")  # fmt: skip
+        return key.sites[0]
+    if not isinstance(site, str) or site not in key.sites:
+        raise Forbidden(f"this key does not serve site {site!r}", "site")
+    return site
+
+
+@bp.get("/comments/<path:comment_id>")
+def comment_status(comment_id: str) -> Response:
+    """Answer a comment's status (approved, held, rejected) and the moderator's verdict, if any."""
+    st = state()
+    site = _site(_site_key(st), request.args.get("site"))
+    g.site = site
+    comment = ms.get_by_id(st.store, site, comment_id)
+    if comment is None:
+        raise NotFoundError(f"no comment {comment_id!r} for site {site!r}")
+    return jsonify({
+        "id": comment.comment_id, "site": comment.site, "status": comment.status,
+        "decision": comment.decision, "score": comment.score, "verdict": comment.verdict,
+        "decided_at": comment.decided_at,
+    })  # fmt: skip
+
+
+@bp.post("/feedback")
+def post_feedback() -> Response:
+    """Record the platform's label for a stored comment (missed spam, false alarm): a training label."""
+    st = state()
+    key = _site_key(st)
+    body = read_json(st.settings.max_body_bytes)
+    site = _site(key, body.get("site"))
+    g.site = site
+    comment_id, label = body.get("id"), body.get("label")
+    if isinstance(comment_id, int | float) and not isinstance(comment_id, bool):
+        comment_id = str(comment_id)
+    if not isinstance(comment_id, str) or not comment_id:
+        raise BadRequest("'id' must be the id of a scored comment", "id")
+    if label not in ("spam", "ham"):
+        raise BadRequest('\'label\' must be "spam" or "ham"', "label")
+    try:
+        comment = ms.feedback(st.store, site, comment_id, label)
+    except ms.NotFound:
+        raise NotFoundError(f"no comment {comment_id!r} for site {site!r}") from None
+    return jsonify({"id": comment.comment_id, "site": site, "label": label, "status": comment.status})
+
+
+def openapi_paths() -> dict[str, Any]:
+    """Return the OpenAPI 3 path items of the moderation and platform-status endpoints."""
+
+    def ref(name: str) -> dict[str, Any]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    def error(description: str) -> dict[str, Any]:
+        return answer(description, ref("Error"))
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    common = {
+        "401": error("no token, or an unknown or revoked one"),
+        "429": error("the key is over SPAMGUARD_RATE_LIMIT requests per minute"),
+        "503": error("the database cannot be reached right now; retry"),
+    }
+    moderation = {
+        "401": common["401"],
+        "403": error("a site key was sent: moderation needs a moderator token"),
+        "503": common["503"],
+    }
+    item_schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["pk", "id", "site", "status", "decision", "score", "reasons", "record"],
+        "properties": {
+            "pk": {"type": "integer", "description": "the store's id of the comment: POST /moderation/{pk}"},
+            "id": {"type": "string"}, "site": {"type": "string"},
+            "status": {"type": "string", "enum": ["approved", "held", "rejected"]},
+            "decision": {"type": "string", "enum": ["approve", "hold", "reject"]},
+            "score": {"type": "number"}, "reasons": {"type": "array", "items": ref("Reason")},
+            "model_version": {"type": "string", "nullable": True}, "created_at": {"type": "string"},
+            "verdict": {"type": "string", "enum": ["ham", "spam"], "nullable": True},
+            "decided_by": {"type": "string", "nullable": True},
+            "decided_at": {"type": "string", "nullable": True},
+            "record": {"type": "object", "description": "the comment record as scored"},
+        },
+    }  # fmt: skip
+    page = {"type": "object", "required": ["items", "next_cursor"],
+            "properties": {"items": {"type": "array", "items": item_schema},
+                           "next_cursor": {"type": "string", "nullable": True}}}  # fmt: skip
+
+    def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": schema or {"type": "string"}}  # fmt: skip
+
+    return {
+        "/moderation/queue": {
+            "get": {
+                "operationId": "moderation_queue",
+                "summary": "Held comments, oldest first, with score and reasons (cursor paging)",
+                "security": [{"moderatorToken": []}],
+                "parameters": [
+                    query("site", "only this site"),
+                    query("reason", "only comments with a reason whose signal starts with this"),
+                    query("q", "only comments whose record contains this text (case-insensitive)"),
+                    query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": ms.MAX_PAGE}),
+                    query("cursor", "next_cursor of the previous page"),
+                ],
+                "responses": {
+                    "200": answer("a page of held comments", page),
+                    "400": error("a bad limit or cursor"),
+                    **moderation,
+                },  # fmt: skip
+            }
+        },
+        "/moderation/{pk}": {
+            "post": {
+                "operationId": "moderation_decide",
+                "summary": "Decide a held comment: ham (approved) or spam (rejected)",
+                "description": "Of two moderators deciding at once, one gets 200 and the other 409 with "
+                "the winner's verdict. To correct a decided comment, send its status as expected_status.",
+                "security": [{"moderatorToken": []}],
+                "parameters": [
+                    {
+                        "name": "pk",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                ],  # fmt: skip
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "required": ["verdict"],
+                        "properties": {
+                            "verdict": {"type": "string", "enum": ["ham", "spam"]},
+                            "expected_status": {"type": "string", "enum": ["held", "approved", "rejected"]},
+                        },
+                    }
+                ),  # fmt: skip
+                "responses": {
+                    "200": answer("the comment as decided", item_schema),
+                    "400": error("no verdict, or not ham/spam; a body that is not JSON"),
+                    "404": error("no such comment"),
+                    "409": error("decided by someone else first: `verdict`, `status`, `decided_by` say how"),
+                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
+                    "415": error("the body is not JSON"),
+                    **moderation,
+                },
+            }
+        },
+        "/comments/{comment_id}": {
+            "get": {
+                "operationId": "comment_status",
+                "summary": "A comment's status (approved, held, rejected) and the moderator's verdict",
+                "security": [{"siteKey": []}],
+                "parameters": [
+                    {"name": "comment_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    query("site", "the comment's site, if the key serves several"),
+                ],
+                "responses": {
+                    "200": answer(
+                        "the comment's status",
+                        {
+                            "type": "object",
+                            "required": ["id", "site", "status", "verdict"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "site": {"type": "string"},
+                                "status": {"type": "string", "enum": ["approved", "held", "rejected"]},
+                                "decision": {"type": "string"},
+                                "score": {"type": "number"},
+                                "verdict": {"type": "string", "enum": ["ham", "spam"], "nullable": True},
+                                "decided_at": {"type": "string", "nullable": True},
+                            },
+                        },
+                    ),  # fmt: skip
+                    "400": error("a key for several sites and no site"),
+                    "403": error("the key does not serve that site"),
+                    "404": error("no such comment for the site"),
+                    **common,
+                },
+            }
+        },
+        "/feedback": {
+            "post": {
+                "operationId": "feedback",
+                "summary": "Report a mistake the platform saw (missed spam, false alarm): a training label",
+                "security": [{"siteKey": []}],
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "required": ["id", "label"],
+                        "properties": {
+                            "id": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+                            "label": {"type": "string", "enum": ["spam", "ham"]},
+                            "site": {"type": "string"},
+                        },
+                    }
+                ),  # fmt: skip
+                "responses": {
+                    "200": answer(
+                        "recorded",
+                        {
+                            "type": "object",
+                            "required": ["id", "site", "label", "status"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "site": {"type": "string"},
+                                "label": {"type": "string"},
+                                "status": {"type": "string"},
+                            },
+                        },
+                    ),  # fmt: skip
+                    "400": error("no id or label, or not spam/ham"),
+                    "403": error("the key does not serve that site"),
+                    "404": error("no such comment for the site"),
+                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
+                    "415": error("the body is not JSON"),
+                    **common,
+                },
+            }
+        },
+    }
