@@ -166,6 +166,20 @@ def utcnow() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Closer:
+    """Close a thread's connection when the thread ends (its thread-local data is dropped)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.pid = conn, os.getpid()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - nothing to do about a failing close at thread exit
+                pass
+
+
 class Store:
     """A database URL and one connection per thread and process (never shared across a fork)."""
 
@@ -201,7 +215,7 @@ class Store:
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():
             conn = self._connect()
-            local.conn, local.pid = conn, os.getpid()
+            local.conn, local.pid, local.closer = conn, os.getpid(), _Closer(conn)
         return conn
 
     def _connect(self) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -95,12 +96,76 @@ def registry_dir(trained_registry: Path, tmp_path: Path) -> Path:
     return root
 
 
+# --- databases: SQLite always; PostgreSQL too when SPAMGUARD_TEST_DATABASE_URL names a server ----------
+#
+# SPAMGUARD_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres (any database the user may
+# connect to and CREATE DATABASE from): the session creates a throw-away database sg_test_<random>,
+# each test gets a fresh schema in it, and the database is dropped at the end. Under CI=true the
+# server at 127.0.0.1:5432 is the default, and an unreachable server fails the tests (never skips).
+_PG_VAR = "SPAMGUARD_TEST_DATABASE_URL"
+_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_PG_ADMIN_URL = os.environ.get(_PG_VAR) or ("postgresql://postgres@127.0.0.1:5432/postgres" if _CI else "")
+DATABASES = ["sqlite", "postgresql"] if _PG_ADMIN_URL else ["sqlite"]
+
+
+def _with_database(url: str, name: str, **query: str) -> str:
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, urlencode(query), ""))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """URL of a PostgreSQL database made for this test session (dropped at the end)."""
+    import secrets
+
+    import psycopg
+
+    name = f"sg_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect(_PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        message = f"PostgreSQL at {_PG_ADMIN_URL} is unreachable: {exc}"
+        if _CI:
+            pytest.fail(message + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(message)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(_PG_ADMIN_URL, name)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite under tmp_path, and (parametrised) a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'spamguard.db'}"
+        return
+    import secrets
+
+    import psycopg
+
+    base = request.getfixturevalue("pg_database")
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _with_database(base, base.rsplit("/", 1)[1], options=f"-csearch_path={schema}")
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.fixture
-def settings(tmp_path: Path, trained_registry: Path) -> Settings:
+def settings(tmp_path: Path, trained_registry: Path, database_url: str) -> Settings:
     """Service settings on tmp_path, serving the session's model, with no rate limit or key cache."""
     return Settings(
-        home=tmp_path / "var", model=trained_registry, rate_limit=0, key_cache_s=0, reload_interval_s=0.1
-    )
+        home=tmp_path / "var", model=trained_registry, rate_limit=0, key_cache_s=0, reload_interval_s=0.1,
+        database_url=database_url,
+    )  # fmt: skip
 
 
 @pytest.fixture
