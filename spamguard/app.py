@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     """
     from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
+    from spamguard.moderate import bp as moderate_bp
     from spamguard.moderation_api import bp as moderation_bp
 
     settings = load_settings() if settings is None else settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)
     app.register_blueprint(moderation_bp)
+    app.register_blueprint(moderate_bp)
     _instrument(app, metrics)
     return app
 

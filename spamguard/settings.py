@@ -113,6 +113,13 @@ class Settings:
         "", "key signing session cookies; replicas must share it (unset: made once in $SPAMGUARD_HOME)",
         str, shown="random, kept in $SPAMGUARD_HOME/secret_key",
     )  # fmt: skip
+    session_lifetime_s: float = _setting(
+        43200.0, "seconds a moderator's web login lasts (from login; the session then ends)", _number(60)
+    )
+    secure_cookies: bool = _setting(
+        False, "send the session cookie only over HTTPS: set behind a TLS proxy (HTTPS requests always do)",
+        _boolean,
+    )  # fmt: skip
     webhook_retry_s: float = _setting(
         10.0, "first retry delay of a failed webhook delivery; doubles each time, up to an hour",
         _number(0.01),
