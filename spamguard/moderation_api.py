@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request, session
 from spamguard import moderation_store as ms
 from spamguard import moderators
 from spamguard.api import authenticate, read_json, state
-from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized, error_response
+from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized
 from spamguard.keys import ApiKey
 
 bp = Blueprint("moderation_api", __name__)
@@ -117,10 +117,12 @@ def moderation_decide(pk: int) -> Response:
         raise NotFoundError(f"no comment {pk}") from None
     except ms.Conflict as exc:
         now = exc.current
-        return error_response(
-            409, "conflict", str(exc), "verdict", verdict=now.verdict, status=now.status,
-            decided_by=now.decided_by, decided_at=now.decided_at,
-        )  # fmt: skip
+        conflict = {"code": "conflict", "message": str(exc), "field": "verdict", "verdict": now.verdict,
+                    "status": now.status, "decided_by": now.decided_by,
+                    "decided_at": now.decided_at}  # fmt: skip
+        response = jsonify({"error": conflict})
+        response.status_code = 409
+        return response
     g.site = comment.site
     return jsonify(item(comment))
 
