@@ -119,10 +119,11 @@ def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray,
 def _counts(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # np.unique does the same but its overhead dominates on a few hundred elements.
     if not len(idx):
-        return idx, np.empty(0, dtype=np.float64)
+        return idx, np.empty(0, dtype=np.uint16)
     idx = np.sort(idx)
     starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
-    return idx[starts], np.diff(np.append(starts, len(idx))).astype(np.float64)
+    # Text is bounded (MAX_TEXT_CHARS), so no n-gram occurs 65,536 times: counts fit in 16 bits.
+    return idx[starts], np.diff(np.append(starts, len(idx))).astype(np.uint16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +158,9 @@ def extract(comments: Sequence[Comment], space: FeatureSpace, *, explain: bool =
     sig = np.vstack([r.signals for r in raws]) if raws else np.zeros((0, len(SIGNAL_NAMES)))
     return Extracted(
         _ptr([r.word_idx for r in raws]), _cat([r.word_idx for r in raws], np.int32),
-        _cat([r.word_cnt for r in raws], np.float64),
+        _cat([r.word_cnt for r in raws], np.uint16),
         _ptr([r.char_idx for r in raws]), _cat([r.char_idx for r in raws], np.int32),
-        _cat([r.char_cnt for r in raws], np.float64),
+        _cat([r.char_cnt for r in raws], np.uint16),
         sig, [r.details for r in raws] if explain else [], [r.tokens for r in raws] if explain else [],
     )  # fmt: skip
 
@@ -176,7 +177,7 @@ def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 def weigh(ptr: np.ndarray, idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) -> np.ndarray:
     """Return sublinear TF-IDF values, L2-normalised per row, for CSR-style counts."""
-    values = (1.0 + np.log(cnt)) * idf[idx]
+    values = (1.0 + np.log(cnt, dtype=np.float64)) * idf[idx]
     if not len(values):
         return values
     lengths = np.diff(ptr)
@@ -187,14 +188,17 @@ def weigh(ptr: np.ndarray, idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) ->
 
 def weigh_one(idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) -> np.ndarray:
     """Return the TF-IDF values of one comment: `weigh` for a single row, without its overhead."""
-    values = (1.0 + np.log(cnt)) * idf[idx]
+    values = (1.0 + np.log(cnt, dtype=np.float64)) * idf[idx]
     if not len(values):
         return values
     return values / np.sqrt(np.add.reduce(values * values))
 
 
-def idf_from_counts(ptr: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
-    """Learn smoothed idf weights from the documents' bucket lists (each bucket once per row)."""
-    n_docs = len(ptr) - 1
-    df = np.bincount(idx, minlength=size)
+def idf_from_df(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """Return smoothed idf weights from document frequencies (each bucket counted once per row)."""
     return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+
+
+def idf_from_counts(ptr: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
+    """Learn smoothed idf weights from the documents' bucket lists."""
+    return idf_from_df(np.bincount(idx, minlength=size), len(ptr) - 1)
