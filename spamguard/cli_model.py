@@ -45,12 +45,19 @@ def _model(path: str):  # noqa: ANN202 - click-level helper
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--out", default="models", show_default=True, help="Model registry to write the new version to.")
+@click.option(
+    "--out", default="models", show_default=True, help="Model registry to write the new version to."
+)
 @click.option("--C", "c", type=float, default=None, help="Inverse regularisation strength of the model.")
 @click.option("--max-ham-rejected", type=float, default=None, help="Target share of ham rejected (0.005).")
 @click.option("--max-spam-approved", type=float, default=None, help="Target share of spam approved (0.03).")
-def train(paths: tuple[str, ...], out: str, c: float | None, max_ham_rejected: float | None,
-          max_spam_approved: float | None) -> None:  # fmt: skip
+def train(
+    paths: tuple[str, ...],
+    out: str,
+    c: float | None,
+    max_ham_rejected: float | None,
+    max_spam_approved: float | None,
+) -> None:
     """Fit a model on labelled files, pick thresholds, make it the current version."""
     import dataclasses
 
@@ -67,10 +74,14 @@ def train(paths: tuple[str, ...], out: str, c: float | None, max_ham_rejected: f
         raise click.ClickException(str(exc)) from exc
     manifest = json.loads((version_dir / "manifest.json").read_text())
     m = manifest["metrics"]
-    click.echo(f"trained {manifest['version']} on {manifest['data']['rows']} comments {manifest['data']['rows_per_class']}")
-    click.echo(f"out-of-fold ROC AUC {m['oof_roc_auc']:.4f}, MCC {m['oof_mcc_at_0.5']:.4f}; thresholds "
-               f"approve < {manifest['thresholds']['approve_below']:.3f} <= hold < "
-               f"{manifest['thresholds']['reject_at']:.3f} <= reject")  # fmt: skip
+    click.echo(
+        f"trained {manifest['version']} on {manifest['data']['rows']} comments {manifest['data']['rows_per_class']}"
+    )
+    click.echo(
+        f"out-of-fold ROC AUC {m['oof_roc_auc']:.4f}, MCC {m['oof_mcc_at_0.5']:.4f}; thresholds "
+        f"approve < {manifest['thresholds']['approve_below']:.3f} <= hold < "
+        f"{manifest['thresholds']['reject_at']:.3f} <= reject"
+    )
     click.echo(f"now current in {out}")
 
 

@@ -24,7 +24,9 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
 
     settings = _settings(port=port)
     if registry.current_version(settings.model) is None and not registry.is_version_dir(settings.model):
-        click.echo(f"no model in {settings.model}: training one from {DEMO_DATA}/ (takes about a minute)", err=True)
+        click.echo(
+            f"no model in {settings.model}: training one from {DEMO_DATA}/ (takes about a minute)", err=True
+        )
         from spamguard.cli_model import train
 
         ctx.invoke(train, paths=(str(DEMO_DATA),), out=str(settings.model))
@@ -32,7 +34,10 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     body = '{"id": "demo-1", "content": "Cheap meds at http://bit.ly/x", "author_name": "Best Pharmacy"}'
     click.echo("\nspamguard is starting. Try it (this key was just created for site 'demo'):\n", err=True)
-    click.echo(f"  curl -s -X POST http://{host}:{settings.port}/score -H 'Authorization: Bearer {key}' "
-               f"-H 'Content-Type: application/json' -d '{body}'\n", err=True)  # fmt: skip
+    click.echo(
+        f"  curl -s -X POST http://{host}:{settings.port}/score -H 'Authorization: Bearer {key}' "
+        f"-H 'Content-Type: application/json' -d '{body}'\n",
+        err=True,
+    )
     if not no_serve:
         ctx.invoke(serve, port=port)

@@ -35,9 +35,15 @@ TEXT_FIELDS = (
 )
 
 _LABELS = {
-    "spam": 1, "1": 1, "true": 1, "yes": 1,
-    "ham": 0, "0": 0, "false": 0, "no": 0,
-}  # fmt: skip
+    "spam": 1,
+    "1": 1,
+    "true": 1,
+    "yes": 1,
+    "ham": 0,
+    "0": 0,
+    "false": 0,
+    "no": 0,
+}
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,128}@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)$")

@@ -157,12 +157,16 @@ def extract(comments: Sequence[Comment], space: FeatureSpace, *, explain: bool =
     raws = [extract_one(c, space, explain=explain) for c in comments]
     sig = np.vstack([r.signals for r in raws]) if raws else np.zeros((0, len(SIGNAL_NAMES)))
     return Extracted(
-        _ptr([r.word_idx for r in raws]), _cat([r.word_idx for r in raws], np.int32),
+        _ptr([r.word_idx for r in raws]),
+        _cat([r.word_idx for r in raws], np.int32),
         _cat([r.word_cnt for r in raws], np.uint16),
-        _ptr([r.char_idx for r in raws]), _cat([r.char_idx for r in raws], np.int32),
+        _ptr([r.char_idx for r in raws]),
+        _cat([r.char_idx for r in raws], np.int32),
         _cat([r.char_cnt for r in raws], np.uint16),
-        sig, [r.details for r in raws] if explain else [], [r.tokens for r in raws] if explain else [],
-    )  # fmt: skip
+        sig,
+        [r.details for r in raws] if explain else [],
+        [r.tokens for r in raws] if explain else [],
+    )
 
 
 def _ptr(parts: list[np.ndarray]) -> np.ndarray:

@@ -26,16 +26,23 @@ MIN_REASON_WEIGHT = 0.05
 class Model:
     """A linear model over the feature space, with calibration and decision thresholds."""
 
-    def __init__(self, artifact: Mapping[str, Any], manifest: Mapping[str, Any] | None = None,
-                 version_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        artifact: Mapping[str, Any],
+        manifest: Mapping[str, Any] | None = None,
+        version_dir: Path | None = None,
+    ) -> None:
         if artifact.get("format") != ARTIFACT_FORMAT:
             raise registry.ModelError(f"unknown model format {artifact.get('format')!r}: retrain")
         self.space = FeatureSpace(**artifact["space"])
         self.word_idf = np.asarray(artifact["word_idf"], dtype=np.float64)
         self.char_idf = np.asarray(artifact["char_idf"], dtype=np.float64)
         coef = np.asarray(artifact["coef"], dtype=np.float64)
-        if coef.shape != (self.space.dim,) or self.word_idf.shape != (self.space.n_word,) \
-                or self.char_idf.shape != (self.space.n_char,):  # fmt: skip
+        if (
+            coef.shape != (self.space.dim,)
+            or self.word_idf.shape != (self.space.n_word,)
+            or self.char_idf.shape != (self.space.n_char,)
+        ):
             raise registry.ModelError("model arrays do not match its feature space: retrain")
         n_word, n_char = self.space.n_word, self.space.n_char
         self.coef = coef
@@ -86,10 +93,16 @@ class Model:
     def _log_odds(self, ex: Extracted) -> np.ndarray:
         word = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf) * self.w_word[ex.word_idx]
         char = weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, self.char_idf) * self.w_char[ex.char_idx]
-        return _row_sums(ex.word_ptr, word) + _row_sums(ex.char_ptr, char) + ex.signals @ self.w_sig + self.intercept
+        return (
+            _row_sums(ex.word_ptr, word)
+            + _row_sums(ex.char_ptr, char)
+            + ex.signals @ self.w_sig
+            + self.intercept
+        )
 
-    def _reasons(self, raw: Raw, sig_contrib: np.ndarray, word_contrib: np.ndarray,
-                 char_contrib: np.ndarray) -> list[Reason]:  # fmt: skip
+    def _reasons(
+        self, raw: Raw, sig_contrib: np.ndarray, word_contrib: np.ndarray, char_contrib: np.ndarray
+    ) -> list[Reason]:
         reasons = []
         for i in np.flatnonzero(np.abs(sig_contrib) >= MIN_REASON_WEIGHT):
             name = SIGNAL_NAMES[i]

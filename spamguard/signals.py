@@ -203,11 +203,27 @@ def identity_signals(comment: Comment, out: np.ndarray, details: dict[str, str])
 _PATTERNS = (
     ("contact:phone", _PHONE, (), 9),
     ("contact:support_number", _SUPPORT, ("support", "care", "service", "help", "toll", "hotline"), 0),
-    ("contact:messenger", _MESSENGER,
-     ("whats", "telegram", "wa.me", "t.me", "signal", "wechat", "kik", "snapchat", " me", "contact", "reach"), 0),
+    (
+        "contact:messenger",
+        _MESSENGER,
+        (
+            "whats",
+            "telegram",
+            "wa.me",
+            "t.me",
+            "signal",
+            "wechat",
+            "kik",
+            "snapchat",
+            " me",
+            "contact",
+            "reach",
+        ),
+        0,
+    ),
     ("money:crypto_wallet", _WALLET, (), 4),
     ("money:amount", _MONEY, ("$", "€", "£", "₹", "usd", "dollar", "euro", "btc", "eth"), 1),
-)  # fmt: skip
+)
 _ASCII_NOT_LETTER = bytes(c for c in range(128) if not chr(c).isalpha())
 _ASCII_NOT_UPPER = bytes(c for c in range(128) if not chr(c).isupper())
 _ASCII_NOT_DIGIT = bytes(c for c in range(128) if not chr(c).isdigit())
@@ -217,8 +233,11 @@ def _char_classes(sample: str) -> tuple[int, int, int]:
     """Count letters, capitals and digits (bytes.translate on ASCII runs at C speed)."""
     if sample.isascii():
         raw = sample.encode()
-        return (len(raw.translate(None, _ASCII_NOT_LETTER)), len(raw.translate(None, _ASCII_NOT_UPPER)),
-                len(raw.translate(None, _ASCII_NOT_DIGIT)))  # fmt: skip
+        return (
+            len(raw.translate(None, _ASCII_NOT_LETTER)),
+            len(raw.translate(None, _ASCII_NOT_UPPER)),
+            len(raw.translate(None, _ASCII_NOT_DIGIT)),
+        )
     return sum(map(str.isalpha, sample)), sum(map(str.isupper, sample)), sum(map(str.isdigit, sample))
 
 

@@ -27,10 +27,12 @@ def evaluate(model: Model, comments: Sequence[Comment]) -> tuple[dict[str, Any],
     both = len(set(labels.tolist())) == 2
     predicted = probs >= 0.5
     matrix = {
-        label: {d: sum(1 for v, y in zip(verdicts, labels, strict=True) if y == code and v.decision == d)
-                for d in DECISIONS}
+        label: {
+            d: sum(1 for v, y in zip(verdicts, labels, strict=True) if y == code and v.decision == d)
+            for d in DECISIONS
+        }
         for label, code in (("ham", 0), ("spam", 1))
-    }  # fmt: skip
+    }
     metrics: dict[str, Any] = {
         "model_version": model.version,
         "rows": len(comments),
@@ -48,7 +50,9 @@ def evaluate(model: Model, comments: Sequence[Comment]) -> tuple[dict[str, Any],
     return metrics, verdicts
 
 
-def worst_mistakes(comments: Sequence[Comment], verdicts: Sequence[Verdict], n: int = WORST) -> list[tuple[Comment, Verdict]]:
+def worst_mistakes(
+    comments: Sequence[Comment], verdicts: Sequence[Verdict], n: int = WORST
+) -> list[tuple[Comment, Verdict]]:
     """Return the labelled comments the model got most confidently wrong."""
     pairs = [(c, v) for c, v in zip(comments, verdicts, strict=True) if c.label is not None]
     wrong = [(abs(v.score - c.label), c, v) for c, v in pairs if (v.score >= 0.5) != bool(c.label)]  # type: ignore[operator]

@@ -46,8 +46,12 @@ class TrainConfig:
     seed: int = 0
 
 
-def featurize_chunks(comments: Sequence[Comment], space: FeatureSpace,
-                     progress: Callable[[int], None] | None = None, n_jobs: int = -1) -> list[Extracted]:  # fmt: skip
+def featurize_chunks(
+    comments: Sequence[Comment],
+    space: FeatureSpace,
+    progress: Callable[[int], None] | None = None,
+    n_jobs: int = -1,
+) -> list[Extracted]:
     """Extract raw features chunk by chunk, on every core for large inputs."""
     starts = range(0, len(comments), CHUNK)
     if len(starts) <= 2:
@@ -61,20 +65,26 @@ def featurize_chunks(comments: Sequence[Comment], space: FeatureSpace,
     return chunks
 
 
-def featurize(comments: Sequence[Comment], space: FeatureSpace,
-              progress: Callable[[int], None] | None = None, n_jobs: int = -1) -> Extracted:  # fmt: skip
+def featurize(
+    comments: Sequence[Comment],
+    space: FeatureSpace,
+    progress: Callable[[int], None] | None = None,
+    n_jobs: int = -1,
+) -> Extracted:
     """Extract raw features of many comments as one batch."""
     chunks = featurize_chunks(comments, space, progress, n_jobs)
     if len(chunks) == 1:
         return chunks[0]
     ptr = _stack_ptr
     return Extracted(
-        ptr([c.word_ptr for c in chunks]), np.concatenate([c.word_idx for c in chunks]),
+        ptr([c.word_ptr for c in chunks]),
+        np.concatenate([c.word_idx for c in chunks]),
         np.concatenate([c.word_cnt for c in chunks]),
-        ptr([c.char_ptr for c in chunks]), np.concatenate([c.char_idx for c in chunks]),
+        ptr([c.char_ptr for c in chunks]),
+        np.concatenate([c.char_idx for c in chunks]),
         np.concatenate([c.char_cnt for c in chunks]),
         np.vstack([c.signals for c in chunks]) if chunks else np.zeros((0, len(SIGNAL_NAMES))),
-    )  # fmt: skip
+    )
 
 
 def _stack_ptr(ptrs: list[np.ndarray]) -> np.ndarray:
@@ -96,8 +106,9 @@ def learn_idf(chunks: list[Extracted], space: FeatureSpace) -> tuple[np.ndarray,
     return idf_from_df(word_df, n_docs), idf_from_df(char_df, n_docs)
 
 
-def stacked_matrix(chunks: list[Extracted], word_idf: np.ndarray, char_idf: np.ndarray,
-                   space: FeatureSpace) -> sp.csr_matrix:  # fmt: skip
+def stacked_matrix(
+    chunks: list[Extracted], word_idf: np.ndarray, char_idf: np.ndarray, space: FeatureSpace
+) -> sp.csr_matrix:
     """Build the design matrix of all chunks, emptying `chunks` as it goes.
 
     The final arrays are allocated once and filled chunk by chunk, so peak memory is the raw
@@ -119,16 +130,30 @@ def stacked_matrix(chunks: list[Extracted], word_idf: np.ndarray, char_idf: np.n
     return sp.csr_matrix((data, indices, indptr), shape=(n_rows, space.dim))
 
 
-def design_matrix(ex: Extracted, word_idf: np.ndarray, char_idf: np.ndarray, space: FeatureSpace) -> sp.csr_matrix:
+def design_matrix(
+    ex: Extracted, word_idf: np.ndarray, char_idf: np.ndarray, space: FeatureSpace
+) -> sp.csr_matrix:
     """Build the (rows × dim) TF-IDF + signal matrix the linear model is fitted on."""
     n = len(ex)
     blocks = [
-        sp.csr_matrix((weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, word_idf) * space.word_weight,
-                       ex.word_idx, ex.word_ptr), shape=(n, space.n_word)),
-        sp.csr_matrix((weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, char_idf) * space.char_weight,
-                       ex.char_idx, ex.char_ptr), shape=(n, space.n_char)),
+        sp.csr_matrix(
+            (
+                weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, word_idf) * space.word_weight,
+                ex.word_idx,
+                ex.word_ptr,
+            ),
+            shape=(n, space.n_word),
+        ),
+        sp.csr_matrix(
+            (
+                weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, char_idf) * space.char_weight,
+                ex.char_idx,
+                ex.char_ptr,
+            ),
+            shape=(n, space.n_char),
+        ),
         sp.csr_matrix(ex.signals * space.signal_weight),
-    ]  # fmt: skip
+    ]
     return sp.hstack(blocks, format="csr", dtype=np.float64)
 
 
@@ -136,7 +161,9 @@ def _splits(labels: np.ndarray, config: TrainConfig) -> Iterator[tuple[np.ndarra
     """Yield (train, held-out) index pairs: k folds, or one stratified hold-out on large data."""
     rows = np.arange(len(labels))
     if len(labels) <= config.max_cv_rows:
-        yield from StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed).split(rows, labels)
+        yield from StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed).split(
+            rows, labels
+        )
         return
     # k refits cost k times the final fit; past max_cv_rows one hold-out measures as well.
     yield tuple(train_test_split(rows, test_size=config.holdout, stratify=labels, random_state=config.seed))
@@ -155,27 +182,37 @@ def _compact(X: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     return sp.csr_matrix((X.data, indices, X.indptr), shape=(X.shape[0], len(used)), copy=False), used
 
 
-def _fit_linear(X: sp.csr_matrix, y: np.ndarray, n_text: int, config: TrainConfig,
-                weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:  # fmt: skip
+def _fit_linear(
+    X: sp.csr_matrix, y: np.ndarray, n_text: int, config: TrainConfig, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Fit the logistic regression; return its weights on X's columns and its intercept."""
     rows = int(np.count_nonzero(weight)) if weight is not None else len(y)
     scale = _nb_scale(X, y, n_text, config, weight)
     if scale is not None:
         X = X @ sp.diags(scale, format="csr")
     if len(y) <= config.max_cv_rows:
-        clf = LogisticRegression(C=config.C, solver="liblinear", max_iter=1000).fit(X, y, sample_weight=weight)
+        clf = LogisticRegression(C=config.C, solver="liblinear", max_iter=1000).fit(
+            X, y, sample_weight=weight
+        )
     else:
         # liblinear copies the matrix into its own format; SGD streams over the CSR rows as they are.
         # alpha = 1 / (C n) gives the same objective as LogisticRegression(C).
-        clf = SGDClassifier(loss="log_loss", alpha=1.0 / (config.C * rows), max_iter=config.sgd_epochs,
-                            tol=None, average=True, random_state=config.seed).fit(X, y, sample_weight=weight)  # fmt: skip
+        clf = SGDClassifier(
+            loss="log_loss",
+            alpha=1.0 / (config.C * rows),
+            max_iter=config.sgd_epochs,
+            tol=None,
+            average=True,
+            random_state=config.seed,
+        ).fit(X, y, sample_weight=weight)
     w = clf.coef_[0].astype(np.float64)
     # The scaling is linear, so it folds into the weights: serving sees a plain linear model.
     return (w * scale if scale is not None else w), float(clf.intercept_[0])
 
 
-def _nb_scale(X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig,
-              weight: np.ndarray | None = None) -> np.ndarray | None:  # fmt: skip
+def _nb_scale(
+    X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig, weight: np.ndarray | None = None
+) -> np.ndarray | None:
     """Scale text columns by their naive-Bayes log-count ratio (Wang & Manning's NBSVM).
 
     Interpolated with 1 by `config.nb_mix` (0 = plain TF-IDF: None); signal columns keep scale 1.
@@ -201,8 +238,12 @@ def check_labels(labels: np.ndarray, config: TrainConfig) -> None:
         )
 
 
-def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
-              progress: Callable[[int], None] | None = None) -> Model:  # fmt: skip
+def fit_model(
+    comments: Sequence[Comment],
+    config: TrainConfig | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Model:
     """Fit a model on labelled comments; thresholds and calibration come from out-of-fold scores."""
     config = config or TrainConfig()
     comments = [c for c in comments if c.label is not None]
@@ -231,8 +272,12 @@ def fit_model(comments: Sequence[Comment], config: TrainConfig | None = None, *,
     platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), oof_labels)
     calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     oof_probs = 1.0 / (1.0 + np.exp(-(calibration[0] * oof + calibration[1])))
-    thresholds = choose_thresholds(oof_probs, oof_labels, max_ham_rejected=config.max_ham_rejected,
-                                   max_spam_approved=config.max_spam_approved)  # fmt: skip
+    thresholds = choose_thresholds(
+        oof_probs,
+        oof_labels,
+        max_ham_rejected=config.max_ham_rejected,
+        max_spam_approved=config.max_spam_approved,
+    )
     if not large:
         # Small data: refit on every row; calibration and thresholds come from the k folds.
         # Large data keeps the hold-out model itself: its calibration is exact, and the fifth of

@@ -54,8 +54,14 @@ def summary(comments: Sequence[Comment]) -> dict[str, Any]:
     }
 
 
-def train(comments: Sequence[Comment], paths: Sequence[str | Path], out: str | Path = "models",
-          config: TrainConfig | None = None, *, progress: Callable[[int], None] | None = None) -> Path:  # fmt: skip
+def train(
+    comments: Sequence[Comment],
+    paths: Sequence[str | Path],
+    out: str | Path = "models",
+    config: TrainConfig | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Train on the labelled comments loaded from `paths` and make the result the current version."""
     comments = dedupe(c for c in comments if c.label is not None)
     model = fit_model(comments, config, progress=progress)

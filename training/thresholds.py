@@ -9,8 +9,9 @@ import numpy as np
 from spamguard.policy import APPROVE, HOLD, REJECT, Thresholds, decide
 
 
-def choose_thresholds(probs: np.ndarray, labels: np.ndarray, *, max_ham_rejected: float = 0.005,
-                      max_spam_approved: float = 0.03) -> Thresholds:  # fmt: skip
+def choose_thresholds(
+    probs: np.ndarray, labels: np.ndarray, *, max_ham_rejected: float = 0.005, max_spam_approved: float = 0.03
+) -> Thresholds:
     """Pick the narrowest hold band that rejects at most `max_ham_rejected` of ham and
     approves at most `max_spam_approved` of spam (rates measured on `probs`)."""
     probs = np.asarray(probs, dtype=np.float64)
