@@ -55,6 +55,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     store.upgrade()
     if background:
         store.start_checkpointer()
+        # Every worker of every replica delivers webhooks; claims keep each delivery to one of them.
+        from spamguard import webhooks
+
+        webhooks.start(store, settings.webhook_retry_s, settings.webhook_max_attempts)
     metrics = Metrics()
     metrics.budget.set(settings.latency_budget_ms / 1000)
     holder = ModelHolder(settings.model, metrics)

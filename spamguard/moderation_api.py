@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, session
 
 from spamguard import moderation_store as ms
-from spamguard import moderators
+from spamguard import moderators, webhooks
 from spamguard.api import authenticate, read_json, state
 from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized
 from spamguard.keys import ApiKey
@@ -124,6 +124,7 @@ def moderation_decide(pk: int) -> Response:
         response.status_code = 409
         return response
     g.site = comment.site
+    webhooks.wake()
     return jsonify(item(comment))
 
 
