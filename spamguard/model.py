@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from spamguard import registry
 from spamguard.comment import Comment, parse_record
@@ -69,7 +69,7 @@ class Model:
     def calibrate(self, log_odds: np.ndarray) -> np.ndarray:
         """Map log-odds to calibrated probabilities (Platt scaling fitted out of fold)."""
         a, b = self.calibration
-        return 1.0 / (1.0 + np.exp(-(a * log_odds + b)))
+        return expit(a * log_odds + b)
 
     def score(self, record: Comment | Mapping[str, Any]) -> Verdict:
         """Score one comment and explain the score."""
@@ -80,7 +80,7 @@ class Model:
         sig_contrib = raw.signals * self.w_sig
         log_odds = word_contrib.sum() + char_contrib.sum() + sig_contrib.sum() + self.intercept
         a, b = self.calibration
-        score = 1.0 / (1.0 + math.exp(-(a * log_odds + b)))
+        score = float(expit(a * log_odds + b))
         hits = rule_hits(comment)
         decision = REJECT if hits else decide(score, self.thresholds)
         reasons = hits + self._reasons(raw, sig_contrib, word_contrib, char_contrib)

@@ -183,3 +183,13 @@ def test_load_model_from_registry_or_version_dir(demo_registry):
     b = load_model(registry.resolve(demo_registry))
     assert a.version == b.version and np.array_equal(a.coef, b.coef)
     assert a.version_dir == registry.resolve(demo_registry)
+
+
+@pytest.mark.parametrize("intercept, expected", [(-1e6, 0.0), (1e6, 1.0)])
+def test_extreme_log_odds_saturate_without_overflow(demo_model, intercept, expected):
+    import copy
+
+    model = copy.copy(demo_model)
+    model.intercept = intercept
+    assert model.score({"content": "anything at all"}).score == expected
+    assert model.predict_proba([{"content": "anything at all"}]).tolist() == [expected]

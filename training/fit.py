@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
@@ -271,7 +272,7 @@ def fit_model(
     oof, oof_labels = oof[held_out], labels[held_out]
     platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), oof_labels)
     calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-    oof_probs = 1.0 / (1.0 + np.exp(-(calibration[0] * oof + calibration[1])))
+    oof_probs = expit(calibration[0] * oof + calibration[1])
     thresholds = choose_thresholds(
         oof_probs,
         oof_labels,
