@@ -23,6 +23,7 @@ _PRIME = np.uint64(0x100000001B3)
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33, _S29 = np.uint64(33), np.uint64(29)
+_ONE, _SPACE_CP = np.uint64(1), np.uint64(33)  # code points are shifted by one: a space is 33
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +81,23 @@ class Extracted:
 def char_hashes(text: str, space: FeatureSpace) -> np.ndarray:
     """Hash every character n-gram of the text into bucket numbers, vectorised."""
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    cps += _ONE
     n = len(cps)
     parts = []
     h = np.zeros(n, dtype=np.uint64)
     if space.char_wb:
         # Spaces seen so far, to drop n-grams that span a word boundary (a space inside them).
-        spaces = np.concatenate(([0], np.cumsum(cps == 32)))
+        spaces = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(cps == _SPACE_CP, out=spaces[1:])
     for k in range(space.char_max):
         m = n - k
         if m <= 0:
             break
         # Polynomial rolling hash of the n-gram starting at each position.
-        h = h[:m] * _PRIME + cps[k : k + m] + np.uint64(1)
+        h = h[:m] * _PRIME
+        h += cps[k : k + m]
         if k + 1 >= space.char_min:
-            parts.append(h if not space.char_wb else h[spaces[k : k + m] - spaces[1 : m + 1] == 0])
+            parts.append(h if not space.char_wb else h[spaces[k : k + m] == spaces[1 : m + 1]])
     if not parts:
         return np.empty(0, dtype=np.int64)
     # A 64-bit finaliser spreads the polynomial hash over the low bits kept as the bucket.
@@ -103,7 +107,8 @@ def char_hashes(text: str, space: FeatureSpace) -> np.ndarray:
     x ^= x >> _S29
     x *= _MIX2
     x ^= x >> _S33
-    return (x & np.uint64(space.n_char - 1)).astype(np.int64)
+    x &= np.uint64(space.n_char - 1)
+    return x.view(np.int64)
 
 
 def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
@@ -117,13 +122,21 @@ def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray,
 
 
 def _counts(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # np.unique does the same but its overhead dominates on a few hundred elements.
-    if not len(idx):
+    """Return the distinct buckets, sorted, with how often each occurs."""
+    # np.unique does the same, but its overhead dominates on a few hundred elements.
+    n = len(idx)
+    if not n:
         return idx, np.empty(0, dtype=np.uint16)
     idx = np.sort(idx)
-    starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(idx[1:], idx[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
     # Text is bounded (MAX_TEXT_CHARS), so no n-gram occurs 65,536 times: counts fit in 16 bits.
-    return idx[starts], np.diff(np.append(starts, len(idx))).astype(np.uint16)
+    counts = np.empty(len(starts), dtype=np.uint16)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
+    counts[-1] = n - starts[-1]
+    return idx[starts], counts
 
 
 @dataclass(frozen=True, slots=True)
