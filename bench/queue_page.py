@@ -158,7 +158,8 @@ def main() -> None:
         model = load_model(registry)
         if args.screenshot:
             # Plausible moderation work: the comments the model was least sure of, not all spam.
-            unsure = sorted(shown, key=lambda r: abs(model.score(r).score - 0.5))[:12]
+            candidates = [r for r in shown if not r.get("honeypot")]  # those the model rejects outright
+            unsure = sorted(candidates, key=lambda r: abs(model.score(r).score - 0.5))[:12]
             fill(store, model, unsure, len(unsure))
             screenshot(app, args.screenshot)
             return
