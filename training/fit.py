@@ -34,7 +34,7 @@ class TrainConfig:
     """Hyper-parameters and decision targets of one training run."""
 
     space: FeatureSpace = field(default_factory=FeatureSpace)
-    C: float = 10.0
+    C: float = 20.0
     folds: int = 5
     max_ham_rejected: float = 0.005
     max_spam_approved: float = 0.03
