@@ -51,12 +51,17 @@ def _model(path: str):  # noqa: ANN202 - click-level helper
 @click.option("--C", "c", type=float, default=None, help="Inverse regularisation strength of the model.")
 @click.option("--max-ham-rejected", type=float, default=None, help="Target share of ham rejected (0.005).")
 @click.option("--max-spam-approved", type=float, default=None, help="Target share of spam approved (0.03).")
+@click.option(
+    "--store/--no-store", "use_store", default=True, show_default=True,
+    help="Also learn from the human labels (verdicts, feedback) in the store, if it exists.",
+)  # fmt: skip
 def train(
     paths: tuple[str, ...],
     out: str,
     c: float | None,
     max_ham_rejected: float | None,
     max_spam_approved: float | None,
+    use_store: bool = True,
 ) -> None:
     """Fit a model on labelled files, pick thresholds, make it the current version."""
     import dataclasses
@@ -67,13 +72,19 @@ def train(
     overrides = {"C": c, "max_ham_rejected": max_ham_rejected, "max_spam_approved": max_spam_approved}
     config = dataclasses.replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
     comments = _load(paths)
+    from spamguard.cli_moderation import store_labels_for_training
+
+    found = store_labels_for_training() if use_store else None
+    labels = found[0] if found else []
     try:
         with _progress("featurising", len(comments)) as bar:
-            version_dir = run(comments, paths, out, config, progress=bar)
+            version_dir = run(comments, paths, out, config, progress=bar, labels=labels)
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
     manifest = json.loads((version_dir / "manifest.json").read_text())
     m = manifest["metrics"]
+    if found:
+        click.echo(f"used {len(labels)} human labels from the store ({found[1]})")
     click.echo(
         f"trained {manifest['version']} on {manifest['data']['rows']} comments {manifest['data']['rows_per_class']}"
     )

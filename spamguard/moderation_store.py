@@ -351,3 +351,56 @@ def feedback(store: Store, site: str, comment_id: str, label: str, source: str =
         raise NotFound(f"no comment {comment_id!r} for site {site!r}")
     store.add_feedback(site, comment_id, label, comment.record, source)
     return comment
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+# What `purge` drops from a decided comment's record: the fields that identify a person.
+PERSONAL_FIELDS = ("author_ip", "ip", "author_email", "user_agent")
+
+
+def purge(store: Store, older_than_days: float, whole_rows: bool = False) -> int:
+    """Drop personal fields (or whole rows) of decided comments older than the given days; return how many.
+
+    Held comments are never touched. Feedback records of the same age lose their personal fields
+    too (they stay as labels). Deleting whole rows also deletes their verdict labels.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    params = {"cutoff": cutoff}
+    if whole_rows:
+        cursor = store.execute("DELETE FROM comments WHERE status <> 'held' AND created_at < :cutoff", params)
+        count = int(cursor.rowcount)
+    else:
+        count = _scrub(store, "comments", "status <> 'held' AND created_at < :cutoff", params)
+    _scrub(store, "feedback", "created_at < :cutoff", params)
+    return count
+
+
+def _scrub(store: Store, table: str, where: str, params: dict[str, Any]) -> int:
+    """Remove PERSONAL_FIELDS from the JSON records of matching rows, a batch at a time."""
+    # Only rows whose text still names a personal field: a second purge finds nothing to do.
+    named = " OR ".join(f"record LIKE :p{n}" for n in range(len(PERSONAL_FIELDS)))
+    patterns = {f"p{n}": f'%"{f}"%' for n, f in enumerate(PERSONAL_FIELDS)}
+    count, after = 0, 0
+    while True:
+        rows = store.execute(
+            f"SELECT id, record FROM {table} WHERE ({where}) AND ({named}) AND id > :after"
+            " ORDER BY id LIMIT 500",
+            {**params, **patterns, "after": after},
+        ).fetchall()
+        if not rows:
+            return count
+        with store.transaction() as run:
+            for pk, text in rows:
+                record = json.loads(text)
+                if any(f in record for f in PERSONAL_FIELDS):
+                    for f in PERSONAL_FIELDS:
+                        record.pop(f, None)
+                    run(
+                        store.sql(f"UPDATE {table} SET record = :r WHERE id = :id"),
+                        {"r": json.dumps(record, ensure_ascii=False), "id": pk},
+                    )
+                    count += 1
+        after = int(rows[-1][0])

@@ -71,3 +71,42 @@ def test_set_password(store) -> None:  # type: ignore[no-untyped-def]
     assert mo.verify_password(store, "cy", "password-2") and not mo.verify_password(store, "cy", "password-1")
     with pytest.raises(mo.ModeratorError):
         mo.set_password(store, "nobody", "password-3")
+
+
+def test_cli_moderators_sites_and_webhooks(store, runner, monkeypatch, database_url) -> None:  # type: ignore[no-untyped-def]
+    from spamguard import moderation_store as ms
+    from spamguard.cli import main
+    from spamguard.policy import Reason, Thresholds, Verdict
+
+    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", database_url)
+    result = runner.invoke(main, ["moderators", "add", "dee", "--password-stdin"], input="password-dee\n")
+    assert result.exit_code == 0, result.output
+    assert mo.verify_password(store, "dee", "password-dee")
+    result = runner.invoke(main, ["moderators", "add", "eve"], input="password-eve\npassword-eve\n")
+    assert result.exit_code == 0 and mo.verify_password(store, "eve", "password-eve")
+    result = runner.invoke(main, ["moderators", "add", "dee", "--password-stdin"], input="password-x\n")
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = runner.invoke(main, ["moderators", "token", "dee"])
+    token = result.stdout.strip()
+    assert result.exit_code == 0 and mo.lookup_token(store, token).name == "dee"
+    assert runner.invoke(main, ["moderators", "remove", "eve"]).exit_code == 0
+    listing = runner.invoke(main, ["moderators", "list"]).output
+    assert "dee\t" in listing and "active" in listing and "removed" in listing
+    assert runner.invoke(main, ["moderators", "token", "eve"]).exit_code == 1
+
+    assert runner.invoke(main, ["sites", "set-webhook", "blog", "ftp://x", "--secret", "s"]).exit_code == 1
+    assert runner.invoke(main, ["sites", "set-webhook", "blog", "http://127.0.0.1:9/h"]).exit_code == 1
+    result = runner.invoke(main, ["sites", "set-webhook", "blog", "http://127.0.0.1:9/h", "--secret", "s"])
+    assert result.exit_code == 0 and ms.webhook_of(store, "blog") == ("http://127.0.0.1:9/h", "s")
+    v = Verdict("hold", 0.6, [Reason("x", 1.0, "")], "v1", "c", Thresholds(0.2, 0.9))
+    store.insert_comment("blog", "c1", {"content": "x"}, v)
+    ms.decide(store, ms.get_by_id(store, "blog", "c1").pk, "spam", "dee")
+    result = runner.invoke(main, ["webhooks", "log"])
+    assert result.exit_code == 0 and "c1 spam" in result.output and "pending" in result.output
+    monkeypatch.setenv("SPAMGUARD_WEBHOOK_MAX_ATTEMPTS", "1")
+    result = runner.invoke(main, ["webhooks", "run", "--once"])
+    assert result.exit_code == 0 and "attempted 1 deliveries" in result.output
+    assert "failed" in runner.invoke(main, ["webhooks", "log"]).output
+    assert "1 deliveries to retry" in runner.invoke(main, ["webhooks", "retry"]).output
+    assert runner.invoke(main, ["sites", "set-webhook", "blog", "--remove"]).exit_code == 0
+    assert ms.webhook_of(store, "blog") is None

@@ -61,8 +61,29 @@ def train(
     config: TrainConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    labels: Sequence[Comment] = (),
 ) -> Path:
-    """Train on the labelled comments loaded from `paths` and make the result the current version."""
-    comments = dedupe(c for c in comments if c.label is not None)
+    """Train on the labelled comments loaded from `paths` and make the result the current version.
+
+    `labels` are human labels from the store (`store_labels`): they come after the files, so for
+    the same content a human label wins over a file's.
+    """
+    comments = dedupe(c for c in [*comments, *labels] if c.label is not None)
     model = fit_model(comments, config, progress=progress)
-    return write_version(Path(out), model, {"data": {**summary(comments), "files": fingerprints(paths)}})
+    data = {**summary(comments), "files": fingerprints(paths), "store_labels": len(labels)}
+    return write_version(Path(out), model, {"data": data})
+
+
+def store_labels(records: Iterable[dict[str, Any]]) -> list[Comment]:
+    """Turn the store's human labels (`moderation_store.labelled_records`) into labelled comments."""
+    from spamguard.comment import RecordError, parse_record
+
+    out = []
+    for record in records:
+        try:
+            comment = parse_record(record, source="store")
+        except RecordError:
+            continue  # a record stored by an older version that no longer parses: not a label to trust
+        if comment.label is not None:
+            out.append(comment)
+    return out
