@@ -53,13 +53,22 @@ def readyz() -> Response:
     model = st.holder.model
     if model is None:
         missing.append(f"model: {st.holder.error or 'not loaded yet'}")
+    degraded = None
     try:
         st.store.ping()
     except StoreError as exc:
-        missing.append(f"store: {exc}")
+        # Still ready while the spool takes the writes: a load balancer must keep sending comments
+        # here (every replica shares the database, so none would be better), see docs/reliability.md.
+        if model is not None and st.spool.writable():
+            degraded = str(exc)
+        else:
+            missing.append(f"store: {exc}")
     if missing:
         return error_response(503, "not_ready", "; ".join(missing), missing=missing)
-    return jsonify({"status": "ready", "model_version": model.version})
+    if degraded is not None:
+        return jsonify({"status": "degraded", "model_version": model.version, "store": "degraded",
+                        "store_error": degraded, "spool_records": st.spool.depth()})  # fmt: skip
+    return jsonify({"status": "ready", "model_version": model.version, "store": "ok"})
 
 
 @bp.get("/metrics")
@@ -106,16 +115,18 @@ def score_and_store(
         verdict = adjust(verdict)
     record = comment.to_record()
     record["id"], record["site"] = comment_id, site
-    t = time.perf_counter()
-    fresh = st.store.insert_comment(site, comment_id, record, verdict)
-    st.metrics.store_write.observe(time.perf_counter() - t)
-    if fresh:
-        answer = verdict.to_dict()
-        answer["id"] = comment_id
+    answer = st.spool.pending_answer(site, comment_id)  # spooled by this worker, store down: same answer
+    if answer is not None:
+        answer = dict(answer)
     else:
-        stored = st.store.get_comment(site, comment_id)
-        if stored is None:  # deleted between the two statements (a purge): store this one
-            st.store.insert_comment(site, comment_id, record, verdict)
+        t = time.perf_counter()
+        # The store, or while it is down the spool (spamguard/spool.py); StoreError if neither.
+        fresh = st.spool.insert_comment(site, comment_id, record, verdict)
+        st.metrics.store_write.observe(time.perf_counter() - t)
+        stored = None if fresh else st.store.get_comment(site, comment_id)
+        if stored is None:
+            if not fresh:  # deleted between the two statements (a purge): store this one
+                st.store.insert_comment(site, comment_id, record, verdict)
             answer = verdict.to_dict() | {"id": comment_id}
         else:
             answer = stored.answer()

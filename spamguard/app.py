@@ -18,6 +18,7 @@ from spamguard.metrics import Metrics
 from spamguard.ratelimit import RateLimiter
 from spamguard.reload import ModelHolder
 from spamguard.settings import Settings, load_settings
+from spamguard.spool import Spool
 from spamguard.store import Store
 
 
@@ -31,12 +32,14 @@ class State:
     keys: KeyCache
     limiter: RateLimiter
     metrics: Metrics
+    spool: Spool
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
     """Build the app: open the store (upgrading its schema), load the model, start the reloader.
 
-    `background=False` (tests) starts no background thread: no model reloader, no WAL checkpointer.
+    `background=False` (tests) starts no background thread: no model reloader, no WAL checkpointer,
+    no spool drainer.
     """
     from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
@@ -66,7 +69,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     if background and holder.follows_registry:
         holder.start(settings.reload_interval_s)
     keys, limiter = KeyCache(store, settings.key_cache_s), RateLimiter(settings.rate_limit)
-    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics)
+    spool = Spool(settings.home, store, metrics)
+    if background:
+        spool.start()  # drains at once what a dead worker left, then whenever the store is up
+    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics, spool)
     errors.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)

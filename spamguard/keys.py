@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from spamguard.store import Store, utcnow
+from spamguard.store import Store, StoreError, utcnow
 
 KEY_PREFIX = "sg_"
 # 32 random bytes: a key cannot be guessed, so a plain sha256 (no slow KDF) is a safe hash.
@@ -134,7 +134,12 @@ class KeyCache:
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self.ttl:
             return entry[1]
-        found = find_key(self.store, key)
+        try:
+            found = find_key(self.store, key)
+        except StoreError:
+            if entry is not None:  # the store is down: a key seen before keeps scoring (into the spool)
+                return entry[1]
+            raise
         with self._lock:
             if found is None:
                 self._entries.pop(key, None)

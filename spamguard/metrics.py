@@ -64,6 +64,19 @@ class Metrics:
             multiprocess_mode="liveall", registry=r,
         )  # fmt: skip
 
+        self.spool_records = Gauge(
+            "spamguard_spool_records", "scored comments waiting in the local spool for the store",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.spooled = Counter(
+            "spamguard_spooled", "scored comments written to the spool (spooled) or to neither (failed)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.spool_drained = Counter(
+            "spamguard_spool_drained", "spooled comments written to the store: stored, duplicate, failed",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+
     def set_model(self, old: str | None, new: str | None) -> None:
         """Record which model version this worker serves."""
         if old is not None:

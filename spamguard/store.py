@@ -296,7 +296,14 @@ class Store:
         try:
             return self._busy_retry(self.connection(), self.sql(text), params or {})
         except self._errors as exc:
+            self._drop_broken()
             raise StoreError(f"database error: {exc}") from exc
+
+    def _drop_broken(self) -> None:
+        """Forget this thread's connection if it died (a restarted server), so the next use reconnects."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and (getattr(conn, "broken", False) or getattr(conn, "closed", False) is True):
+            self.close()
 
     def _busy_retry(self, conn: Any, text: str, params: Mapping[str, Any]) -> Any:
         """Run a statement that starts a transaction, waiting while another process writes."""
@@ -320,6 +327,7 @@ class Store:
             with self._transaction() as run:
                 yield run
         except self._errors as exc:
+            self._drop_broken()
             raise StoreError(f"database error: {exc}") from exc
 
     @contextmanager
@@ -386,8 +394,12 @@ class Store:
 
     # -- comments --------------------------------------------------------------------------
 
-    def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict) -> bool:
-        """Store a scored comment; return False (and store nothing) if (site, id) is already there."""
+    def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict,
+                       created_at: str | None = None) -> bool:  # fmt: skip
+        """Store a scored comment; return False (and store nothing) if (site, id) is already there.
+
+        `created_at` is when it was scored, if not now (a comment written from the spool).
+        """
         thresholds = verdict.thresholds.to_dict() if verdict.thresholds else None
         cursor = self.execute(
             "INSERT INTO comments (site, comment_id, record, score, decision, status, reasons,"
@@ -404,7 +416,7 @@ class Store:
                 "reasons": json.dumps([r.to_dict() for r in verdict.reasons], ensure_ascii=False),
                 "model_version": verdict.model_version,
                 "thresholds": json.dumps(thresholds) if thresholds else None,
-                "created_at": utcnow(),
+                "created_at": created_at or utcnow(),
             },
         )
         return bool(cursor.rowcount == 1)

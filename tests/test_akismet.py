@@ -322,7 +322,12 @@ def test_store_failure_is_503_not_an_answer(app, client, api_key, monkeypatch) -
     def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise StoreError("disk I/O error")
 
-    monkeypatch.setattr(app.extensions["spamguard"].store, "insert_comment", fail)
+    def no_space() -> int:
+        raise OSError(28, "No space left on device")
+
+    st = app.extensions["spamguard"]
+    monkeypatch.setattr(st.store, "insert_comment", fail)
+    monkeypatch.setattr(st.spool, "_active", no_space)  # the store alone down is spooled (test_spool.py)
     r = check(client, form(api_key, comment_content=HAM))
     assert r.status_code == 503 and r.headers["Retry-After"]
 

@@ -297,7 +297,7 @@ def test_scoring_failure_holds(app, client, auth, monkeypatch) -> None:  # type:
     assert b'spamguard_unscored_total{why="score_error"} 1.0' in client.get("/metrics").data
 
 
-def test_store_failure_is_503(app, client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_store_and_spool_failure_is_503(app, client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from spamguard.store import StoreError
 
     st = app.extensions["spamguard"]
@@ -308,6 +308,13 @@ def test_store_failure_is_503(app, client, auth, monkeypatch) -> None:  # type: 
 
     monkeypatch.setattr(st.store, "insert_comment", fail)
     r = client.post("/score", json=HAM, headers=auth)
+    assert r.status_code == 200, "a store failure alone is spooled (tests/test_spool.py)"
+
+    def no_space() -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(st.spool, "_active", no_space)
+    r = client.post("/score", json=SPAM, headers=auth)
     assert r.status_code == 503 and error_of(r)["code"] == "store_unavailable"
     assert r.headers["Retry-After"]
 
@@ -328,7 +335,12 @@ def test_readyz_without_store(app, client, monkeypatch) -> None:  # type: ignore
     def down() -> None:
         raise StoreError("unable to open database file")
 
-    monkeypatch.setattr(app.extensions["spamguard"].store, "ping", down)
+    st = app.extensions["spamguard"]
+    monkeypatch.setattr(st.store, "ping", down)
+    r = client.get("/readyz")  # the spool takes the writes: still ready, degraded
+    assert r.status_code == 200 and r.get_json()["store"] == "degraded"
+    assert r.get_json()["store_error"] == "unable to open database file"
+    monkeypatch.setattr(st.spool, "writable", lambda: False)
     r = client.get("/readyz")
     assert r.status_code == 503
     assert error_of(r)["missing"] == ["store: unable to open database file"]

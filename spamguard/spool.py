@@ -1,0 +1,319 @@
+"""The spool: scored comments wait on local disk while the store cannot take them.
+
+When the store write of POST /score fails, the answer still goes out (the decision as scored) and
+the record is appended to `$SPAMGUARD_HOME/spool/active-<host>-<pid>.jsonl`: one JSON line, written
+with one `os.write` and `fsync`'d before the answer is sent. A drain thread in every worker seals
+its own file (a rename to `sealed-…`), and the active files of dead workers on this host, then
+writes the sealed files into the store and deletes each one only after all its rows are committed.
+Replays are harmless: the store keeps one row per (site, comment_id) and ignores the rest, so a
+file drained twice (a worker killed between the last commit and the unlink) stores each comment once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spamguard.metrics import Metrics
+from spamguard.policy import Reason, Thresholds, Verdict
+from spamguard.store import Store, StoreError, utcnow
+
+log = logging.getLogger(__name__)
+
+SPOOL_DIR = "spool"
+# Records the store refused although it was up (a value the database cannot hold): kept, not retried.
+FAILED = "failed.jsonl"
+# After a failed write, requests skip the store for this long (the drain thread probes it meanwhile),
+# so an outage costs one failed attempt per second, not one per request.
+RETRY_S = 1.0
+
+
+class SpoolError(StoreError):
+    """Neither the store nor the spool could take a record."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Spool:
+    """One worker's spool: append while the store is down, drain when it is back."""
+
+    def __init__(self, home: Path, store: Store, metrics: Metrics, retry_s: float = RETRY_S) -> None:
+        self.dir = Path(home) / SPOOL_DIR
+        self.store = store
+        self.metrics = metrics
+        self.retry_s = retry_s
+        self.host = socket.gethostname().replace("-", "_") or "host"
+        self.error: str | None = None  # why the store is taken to be down; None while it is up
+        self._down_until = 0.0
+        self._fd: int | None = None
+        self._fd_pid = 0
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()
+        # Answers spooled by this worker and not yet drained: a retry of the same id gets the same answer.
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the request path ------------------------------------------------------------------
+
+    def pending_answer(self, site: str, comment_id: str) -> dict[str, Any] | None:
+        """Return the answer given for (site, id) if it waits in this worker's spool."""
+        return self._pending.get((site, comment_id)) if self._pending else None
+
+    def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict) -> bool:
+        """Store a scored comment, or spool it while the store is down; False if it was stored before."""
+        if time.monotonic() >= self._down_until:
+            try:
+                return self.store.insert_comment(site, comment_id, record, verdict)
+            except SpoolError:
+                raise
+            except StoreError as exc:
+                self.mark_down(exc)
+        self.append(site, comment_id, record, verdict)
+        return True
+
+    def mark_down(self, exc: Exception) -> None:
+        """Take the store to be down for the next `retry_s` seconds."""
+        if self.error is None:
+            log.error("store unavailable, spooling scored comments to %s: %s", self.dir, exc)
+        self.error = str(exc)
+        self._down_until = time.monotonic() + self.retry_s
+
+    def append(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict) -> None:
+        """Append one scored record to this worker's spool file and fsync it, or raise SpoolError."""
+        answer = verdict.to_dict() | {"id": comment_id}
+        line = {
+            "site": site,
+            "comment_id": comment_id,
+            "record": record,
+            "verdict": {
+                "decision": verdict.decision,
+                "score": verdict.score,
+                "reasons": [r.to_dict() for r in verdict.reasons],
+                "model_version": verdict.model_version,
+                "thresholds": verdict.thresholds.to_dict() if verdict.thresholds else None,
+            },
+            "created_at": utcnow(),
+        }
+        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                fd = self._active()
+                end = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(f"short write ({written} of {len(data)} bytes)")
+                    os.fsync(fd)
+                except OSError:
+                    os.ftruncate(fd, end)  # no torn line for the drainer to trip over
+                    raise
+            except OSError as exc:
+                self.metrics.spooled.labels("failed").inc()
+                raise SpoolError(f"the store is down and the spool cannot be written: {exc}") from exc
+            self._pending[(site, comment_id)] = answer
+        self.metrics.spooled.labels("spooled").inc()
+        self.metrics.spool_records.inc()
+
+    def _active(self) -> int:
+        if self._fd is None or self._fd_pid != os.getpid():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path = self.dir / f"active-{self.host}-{os.getpid()}.jsonl"
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    # -- state -------------------------------------------------------------------------------
+
+    def writable(self) -> bool:
+        """Tell whether the spool directory can take records."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.dir, os.W_OK)
+
+    def files(self) -> list[Path]:
+        """Return every spool file (active and sealed) in the directory."""
+        try:
+            return sorted(p for p in self.dir.iterdir() if p.name.startswith(("active-", "sealed-")))
+        except OSError:
+            return []
+
+    def depth(self) -> int:
+        """Count the records waiting in the spool directory (all workers')."""
+        total = 0
+        for path in self.files():
+            try:
+                with open(path, "rb") as fh:
+                    total += sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 16), b""))
+            except OSError:
+                continue
+        return total
+
+    # -- draining ----------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Seal and write every spool file this worker may take into the store; return rows stored."""
+        with self._drain_lock:
+            self._seal_own()
+            self._seal_dead()
+            sealed = [p for p in self.files() if p.name.startswith("sealed-")]
+            if self.error is not None or sealed:
+                try:
+                    self.store.ping()
+                except StoreError as exc:
+                    self.mark_down(exc)
+                    self.metrics.spool_records.set(self.depth())
+                    return 0
+                if self.error is not None:
+                    log.warning("store is back: %s", self.store.safe_url())
+                self.error, self._down_until = None, 0.0
+            stored = 0
+            for path in sealed:
+                stored += self._drain_file(path)
+            self.metrics.spool_records.set(self.depth())
+            return stored
+
+    def _seal_own(self) -> None:
+        with self._lock:
+            if self._fd is None or self._fd_pid != os.getpid():
+                return
+            path = self.dir / f"active-{self.host}-{os.getpid()}.jsonl"
+            os.close(self._fd)
+            self._fd = None
+            if path.exists() and path.stat().st_size > 0:
+                self._seq += 1
+                os.replace(
+                    path, self.dir / f"sealed-{self.host}-{os.getpid()}-{time.time_ns()}-{self._seq}.jsonl"
+                )
+
+    def _seal_dead(self) -> None:
+        for path in self.files():
+            parts = path.stem.split("-")
+            if parts[0] != "active" or len(parts) != 3 or parts[1] != self.host or not parts[2].isdigit():
+                continue
+            pid = int(parts[2])
+            if pid == os.getpid() or _alive(pid):
+                continue
+            try:  # of two workers sealing the same file, one rename wins and the other finds nothing
+                os.replace(path, self.dir / f"sealed-{self.host}-{pid}-{time.time_ns()}-0.jsonl")
+                log.warning("draining the spool of dead worker %d", pid)
+            except FileNotFoundError:
+                pass
+
+    def _drain_file(self, path: Path) -> int:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0
+        stored = 0
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # another worker drains it
+            if os.fstat(fd).st_nlink == 0:
+                return 0  # drained and deleted while we waited to open it
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                lines = fh.read().split(b"\n")
+            done: list[tuple[str, str]] = []
+            for raw in lines:
+                if not raw.strip():
+                    continue
+                try:
+                    entry = json.loads(raw)
+                    site, comment_id = entry["site"], entry["comment_id"]
+                    verdict = _verdict(entry["verdict"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    # Only a write cut by a crash can leave this; its answer was never sent.
+                    log.error("skipping an unreadable spool line in %s: %s", path.name, exc)
+                    continue
+                try:
+                    fresh = self.store.insert_comment(
+                        site, comment_id, entry["record"], verdict, created_at=entry.get("created_at")
+                    )
+                except StoreError as exc:
+                    try:
+                        self.store.ping()
+                    except StoreError:
+                        self.mark_down(exc)
+                        return stored  # down again: the file stays, and is replayed (idempotently)
+                    self._keep_failed(raw, exc)
+                    continue
+                self.metrics.spool_drained.labels("stored" if fresh else "duplicate").inc()
+                stored += fresh
+                done.append((site, comment_id))
+            path.unlink()  # every row is committed (or kept in failed.jsonl): only now
+            for key in done:
+                self._pending.pop(key, None)
+            log.info("drained %s: %d stored, %d already there", path.name, stored, len(done) - stored)
+            return stored
+        finally:
+            os.close(fd)
+
+    def _keep_failed(self, raw: bytes, exc: Exception) -> None:
+        log.error("the store refused a spooled record (kept in %s): %s", self.dir / FAILED, exc)
+        self.metrics.spool_drained.labels("failed").inc()
+        fd = os.open(self.dir / FAILED, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, raw + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- the thread --------------------------------------------------------------------------
+
+    def start(self, interval: float = RETRY_S) -> None:
+        """Drain every `interval` seconds on a daemon thread (first at once: a dead worker's spool)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), name="spamguard-spool", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the drain thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self, interval: float) -> None:
+        while True:
+            try:
+                self.drain()
+            except Exception:  # the thread must outlive any surprise, or the spool never drains
+                log.exception("spool drain failed")
+            if self._stop.wait(interval):
+                return
+
+
+def _verdict(data: Mapping[str, Any]) -> Verdict:
+    thresholds = data.get("thresholds")
+    return Verdict(
+        decision=data["decision"],
+        score=float(data["score"]),
+        reasons=[Reason(**r) for r in data.get("reasons") or []],
+        model_version=data.get("model_version"),
+        thresholds=Thresholds(**thresholds) if thresholds else None,
+    )
