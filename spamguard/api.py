@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from spamguard import screening
 from spamguard.comment import Comment, parse_record
 from spamguard.errors import (
     BadRequest,
@@ -111,6 +112,7 @@ def score_and_store(
     started = g.get("started") or time.perf_counter()
     comment_id = comment.id or uuid.uuid4().hex
     verdict = score_comment(st, comment)
+    verdict = screening.screen(st.store, site, comment_id, comment, verdict)
     if adjust is not None:
         verdict = adjust(verdict)
     record = comment.to_record()
@@ -130,6 +132,7 @@ def score_and_store(
             answer = verdict.to_dict() | {"id": comment_id}
         else:
             answer = stored.answer()
+    screening.annotate(answer)
     g.decision = answer["decision"]
     elapsed = time.perf_counter() - started
     if elapsed * 1000 > st.settings.latency_budget_ms:

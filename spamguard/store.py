@@ -125,6 +125,38 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
     ],
+    # 4: history (spamguard/history.py): a SimHash per comment, indexed by band, and its identity
+    # keys (as digests) for near-duplicates, velocity and reputation; per-site allow/deny lists
+    # (spamguard/lists.py) and policies (spamguard/site_policy.py).
+    [
+        """CREATE TABLE history (
+            id {pk}, site TEXT NOT NULL, comment_id TEXT NOT NULL, at {float} NOT NULL, author TEXT,
+            simhash BIGINT, band0 INTEGER, band1 INTEGER, band2 INTEGER, band3 INTEGER,
+            decision TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX history_comment ON history (site, comment_id)",
+        "CREATE INDEX history_band0 ON history (site, band0, at)",
+        "CREATE INDEX history_band1 ON history (site, band1, at)",
+        "CREATE INDEX history_band2 ON history (site, band2, at)",
+        "CREATE INDEX history_band3 ON history (site, band3, at)",
+        "CREATE INDEX history_at ON history (at)",
+        """CREATE TABLE history_keys (
+            id {pk}, site TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, at {float} NOT NULL,
+            comment_id TEXT NOT NULL, decision TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_keys_lookup ON history_keys (site, kind, value, at)",
+        "CREATE INDEX history_keys_at ON history_keys (at)",
+        """CREATE TABLE site_lists (
+            id {pk}, site TEXT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+            created_at TEXT NOT NULL, UNIQUE (site, action, kind, value)
+        )""",
+        """CREATE TABLE site_policies (
+            site TEXT NOT NULL, comment_type TEXT NOT NULL, mode TEXT, approve_below {float},
+            reject_at {float}, trusted INTEGER, trusted_min INTEGER, updated_at TEXT NOT NULL,
+            PRIMARY KEY (site, comment_type)
+        )""",
+        "CREATE TABLE config_version (version BIGINT NOT NULL)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).

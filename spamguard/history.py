@@ -1,0 +1,376 @@
+"""Comment history: near-duplicate sketches, velocity and reputation, and the rules read from them.
+
+Every stored comment leaves a SimHash of its normalised text and its identity keys (IP, e-mail,
+author-URL domain, link domains) in the store, shared by all replicas. Scoring a new comment asks
+two bounded, indexed queries of that history (one for near-duplicates, one for all its keys) and
+turns the answer into named reasons with `history_rules`, a pure function like `policy.decide`.
+
+Identity values are kept as keyed digests, never in clear: the history can link comments by the
+same IP or e-mail without being a second copy of them (purging a comment's record leaves only
+digests here). Everything is per site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spamguard.comment import Comment
+from spamguard.normalize import Text, host_of, normalize
+from spamguard.policy import APPROVE, HOLD, REJECT, Reason
+from spamguard.signals import registered_domain
+from spamguard.store import Store
+
+# The clock history is kept in (epoch seconds); the replay benchmark swaps in the data's own time.
+clock: Callable[[], float] = time.time
+
+SHINGLE_WORDS = 3
+# A sketch reads at most this many shingles: the head of a long comment identifies it well enough.
+MAX_SHINGLES = 256
+# Below this many words two unrelated comments ("love this song!") collide too easily.
+MIN_SKETCH_WORDS = 6
+NEAR_DUP_BITS = 3  # Hamming distance up to which two sketches are near-duplicates
+BANDS = 4  # 4 bands of 16 bits: two sketches within 3 bits share at least one band exactly
+NEAR_DUP_WINDOW_S = 24 * 3600
+# Bounds on every query: candidates read per band, rows read per identity key.
+MAX_BAND_CANDIDATES = 200
+MAX_KEY_ROWS = 500
+MAX_LINK_DOMAINS = 5
+WINDOWS = (("1m", 60), ("1h", 3600), ("1d", 86400))
+
+KINDS = ("ip", "email", "url_domain", "link_domain")
+_KIND_TEXT = {
+    "ip": "this IP",
+    "email": "this e-mail",
+    "url_domain": "this author-URL domain",
+    "link_domain": "link domain",
+}
+_WORD = re.compile(r"\w+")
+_MASK64 = (1 << 64) - 1
+
+
+# -- the sketch --------------------------------------------------------------------------------
+
+
+def words_of(text: Text) -> list[str]:
+    """Return the lower-case words of normalised text."""
+    return _WORD.findall(text.text.lower())
+
+
+def simhash(words: list[str]) -> int:
+    """Return the 64-bit SimHash over word 3-shingles (the whole text when it is shorter)."""
+    if not words:
+        return 0
+    n = max(1, len(words) - SHINGLE_WORDS + 1)
+    shingles = [" ".join(words[i : i + SHINGLE_WORDS]) for i in range(min(n, MAX_SHINGLES))]
+    digests = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles)
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(shingles), 64)
+    votes = bits.sum(axis=0) * 2 > len(shingles)
+    value = 0
+    for bit in np.flatnonzero(votes):  # bit 0 is the most significant
+        value |= 1 << (63 - int(bit))
+    return value
+
+
+def bands(sketch: int) -> list[int]:
+    """Split a sketch into its BANDS 16-bit bands, most significant first."""
+    return [(sketch >> (48 - 16 * i)) & 0xFFFF for i in range(BANDS)]
+
+
+def hamming(a: int, b: int) -> int:
+    """Return the number of bits two sketches differ in."""
+    return ((a ^ b) & _MASK64).bit_count()
+
+
+def _signed(value: int) -> int:
+    """Fit an unsigned 64-bit value into a signed BIGINT column."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+# -- identity keys ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the history keeps of one comment: its sketch and its identity keys (in clear here)."""
+
+    sketch: int | None
+    author: str | None
+    keys: tuple[tuple[str, str], ...]
+
+
+def facts(comment: Comment, text: Text | None = None) -> Facts:
+    """Compute a comment's sketch (None when too short to compare) and identity keys."""
+    text = text or normalize(comment.content)
+    words = words_of(text)
+    sketch = simhash(words) if len(words) >= MIN_SKETCH_WORDS else None
+    keys: list[tuple[str, str]] = []
+    if comment.author_ip:
+        keys.append(("ip", comment.author_ip.strip().lower()))
+    if comment.author_email:
+        keys.append(("email", comment.author_email.strip().lower()))
+    if comment.author_url:
+        host = host_of(comment.author_url.strip())
+        if host:
+            keys.append(("url_domain", registered_domain(host)))
+    domains = dict.fromkeys(registered_domain(lk.host) for lk in text.links if not lk.is_ip)
+    keys += [("link_domain", d) for d in list(domains)[:MAX_LINK_DOMAINS]]
+    author = next((v for kind in ("email", "ip") for k, v in keys if k == kind), None)
+    if author is None and comment.author_name:
+        author = "name:" + comment.author_name.strip().lower()
+    return Facts(sketch, author, tuple(keys))
+
+
+def digest(kind: str, value: str) -> str:
+    """Return the digest an identity value is kept as."""
+    return hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=12, person=b"spamguard-hist").hexdigest()
+
+
+# -- reading and writing the history ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHistory:
+    """Earlier comments sharing one identity key: counts per window and by outcome."""
+
+    kind: str
+    value: str
+    recent: tuple[int, ...]  # comments in each of WINDOWS (capped at MAX_KEY_ROWS)
+    approved: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the history says about a new comment."""
+
+    near_rejected: int = 0  # near-duplicates rejected in the last 24 h
+    near_authors: int = 0  # distinct other authors among the near-duplicates of the last 24 h
+    near_total: int = 0
+    keys: tuple[KeyHistory, ...] = field(default_factory=tuple)
+
+
+# Recorded instead of `reject` when the honeypot rejected a comment: a bot often posts a copy of
+# someone else's comment, so its text says nothing, while its IP, e-mail and links do.
+HONEYPOT = "honeypot"
+
+
+def _outcome(decision: str, verdict: str | None, text: bool = False) -> str:
+    """Return approve / hold / reject: a moderator's verdict counts over the decision taken."""
+    if verdict == "ham":
+        return APPROVE
+    if verdict == "spam":
+        return REJECT
+    if decision == HONEYPOT:
+        return HOLD if text else REJECT
+    return decision
+
+
+def lookup(store: Store, site: str, found: Facts, now: float | None = None) -> Evidence:
+    """Read what the history knows about a comment's sketch and keys (two bounded queries)."""
+    now = clock() if now is None else now
+    near_rejected = near_authors = near_total = 0
+    if found.sketch is not None:
+        params: dict[str, object] = {"site": site, "since": now - NEAR_DUP_WINDOW_S, "n": MAX_BAND_CANDIDATES}
+        parts = []
+        for i, band in enumerate(bands(found.sketch)):
+            params[f"b{i}"] = band
+            parts.append(
+                f"SELECT id FROM (SELECT id FROM history WHERE site = :site AND band{i} = :b{i}"
+                f" AND at >= :since ORDER BY at DESC LIMIT :n) AS q{i}"
+            )
+        rows = store.execute(
+            "SELECT h.simhash, h.author, h.decision, c.verdict FROM history h"
+            " LEFT JOIN comments c ON c.site = h.site AND c.comment_id = h.comment_id"
+            f" WHERE h.id IN ({' UNION '.join(parts)})",
+            params,
+        ).fetchall()
+        own = digest("author", found.author) if found.author else None
+        authors = set()
+        for sketch, author, decision, verdict in rows:
+            if hamming(int(sketch), found.sketch) > NEAR_DUP_BITS:
+                continue
+            near_total += 1
+            if _outcome(decision, verdict, text=True) == REJECT:
+                near_rejected += 1
+            if author and author != own:
+                authors.add(author)
+        near_authors = len(authors)
+    keys: list[KeyHistory] = []
+    if found.keys:
+        params = {"site": site, "n": MAX_KEY_ROWS}
+        parts = []
+        for i, (kind, value) in enumerate(found.keys):
+            params[f"k{i}"], params[f"v{i}"] = kind, digest(kind, value)
+            parts.append(
+                f"SELECT * FROM (SELECT {i} AS i, at, decision, comment_id FROM history_keys"
+                f" WHERE site = :site AND kind = :k{i} AND value = :v{i} ORDER BY at DESC LIMIT :n) AS q{i}"
+            )
+        rows = store.execute(
+            "SELECT k.i, k.at, k.decision, c.verdict FROM (" + " UNION ALL ".join(parts) + ") AS k"
+            " LEFT JOIN comments c ON c.site = :site AND c.comment_id = k.comment_id",
+            params,
+        ).fetchall()
+        per_key: dict[int, list[tuple[float, str]]] = {}
+        for i, at, decision, verdict in rows:
+            per_key.setdefault(int(i), []).append((float(at), _outcome(decision, verdict)))
+        for i, (kind, value) in enumerate(found.keys):
+            seen = per_key.get(i, [])
+            recent = tuple(sum(1 for at, _ in seen if at >= now - span) for _, span in WINDOWS)
+            approved = sum(1 for _, o in seen if o == APPROVE)
+            rejected = sum(1 for _, o in seen if o == REJECT)
+            keys.append(KeyHistory(kind, value, recent, approved, rejected))
+    return Evidence(near_rejected, near_authors, near_total, tuple(keys))
+
+
+def record(store: Store, site: str, comment_id: str, found: Facts, decision: str,
+           now: float | None = None) -> bool:  # fmt: skip
+    """Add a comment to the history with its decision (the would-be one in shadow mode).
+
+    A comment already there (the same site and id posted again) is left as it is: return False.
+    """
+    now = clock() if now is None else now
+    sketch = found.sketch
+    split = bands(sketch) if sketch is not None else [None] * BANDS
+    with store.transaction() as run:
+        added = run(
+            store.sql(
+                "INSERT INTO history (site, comment_id, at, author, simhash, band0, band1, band2, band3,"
+                " decision) VALUES (:site, :cid, :at, :author, :simhash, :b0, :b1, :b2, :b3, :decision)"
+                " ON CONFLICT (site, comment_id) DO NOTHING"
+            ),
+            {
+                "site": site, "cid": comment_id, "at": now, "decision": decision,
+                "author": digest("author", found.author) if found.author else None,
+                "simhash": _signed(sketch) if sketch is not None else None,
+                **{f"b{i}": b for i, b in enumerate(split)},
+            },
+        ).rowcount == 1  # fmt: skip
+        for kind, value in found.keys if added else ():
+            run(
+                store.sql(
+                    "INSERT INTO history_keys (site, kind, value, at, comment_id, decision)"
+                    " VALUES (:site, :kind, :value, :at, :cid, :decision)"
+                ),
+                {"site": site, "kind": kind, "value": digest(kind, value), "at": now, "cid": comment_id,
+                 "decision": decision},
+            )  # fmt: skip
+    return added
+
+
+def prune(store: Store, older_than_s: float, now: float | None = None) -> int:
+    """Delete history older than `older_than_s` seconds; return how many comments it dropped."""
+    cutoff = (clock() if now is None else now) - older_than_s
+    store.execute("DELETE FROM history_keys WHERE at < :cutoff", {"cutoff": cutoff})
+    return int(store.execute("DELETE FROM history WHERE at < :cutoff", {"cutoff": cutoff}).rowcount)
+
+
+# -- the rules ----------------------------------------------------------------------------------
+
+# Velocity: earlier comments in (1 min, 1 h, 1 day) from which a key's rate holds a comment.
+VELOCITY_LIMITS = {
+    "ip": (5, 30, 100),
+    "email": (5, 30, 100),
+    "url_domain": (5, 30, 100),
+    "link_domain": (10, 60, 300),
+}
+NEAR_DUP_REJECT_AT = 2  # near-duplicates of this many rejected comments reject; one holds
+CAMPAIGN_AUTHORS = 3  # near-duplicates from this many other authors in 24 h hold (a campaign)
+SPAM_REPUTATION_AT = 2  # earlier rejected comments of a key (outnumbering approved ones) that hold
+TRUSTED_MIN_APPROVED = 3  # default approved comments of an e-mail that make its author trusted
+
+
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """What the history rules say: reasons, the least severe decision they allow, and trust."""
+
+    reasons: tuple[Reason, ...] = ()
+    floor: str = APPROVE  # the decision is raised to at least this
+    trusted: bool = False
+
+
+_SEVERITY = {APPROVE: 0, HOLD: 1, REJECT: 2}
+
+
+def stricter(a: str, b: str) -> str:
+    """Return the more severe of two decisions."""
+    return a if _SEVERITY[a] >= _SEVERITY[b] else b
+
+
+def history_rules(ev: Evidence, trusted_on: bool = True,
+                  trusted_min: int = TRUSTED_MIN_APPROVED) -> Ruling:  # fmt: skip
+    """Turn history evidence into named reasons and a decision floor (a pure function)."""
+    reasons: list[Reason] = []
+    floor = APPROVE
+    if ev.near_rejected:
+        floor = stricter(floor, REJECT if ev.near_rejected >= NEAR_DUP_REJECT_AT else HOLD)
+        reasons.append(
+            Reason(
+                "history:near_duplicate_spam",
+                3.0,
+                f"near-duplicate of {ev.near_rejected} comments rejected in the last 24 h",
+            )
+        )
+    if ev.near_authors >= CAMPAIGN_AUTHORS:
+        floor = stricter(floor, HOLD)
+        reasons.append(
+            Reason(
+                "history:campaign",
+                2.0,
+                f"near-duplicate of {ev.near_total} recent comments from {ev.near_authors} different authors",
+            )
+        )
+    trusted = False
+    for key in ev.keys:
+        good_name = key.kind == "link_domain" and key.approved > key.rejected
+        if not good_name:
+            limits = VELOCITY_LIMITS[key.kind]
+            for (window, _), count, limit in zip(WINDOWS, key.recent, limits, strict=True):
+                if count >= limit:
+                    floor = stricter(floor, HOLD)
+                    reasons.append(
+                        Reason(
+                            f"velocity:{key.kind}_{window}",
+                            1.5,
+                            f"{count} earlier comments from {_KIND_TEXT[key.kind]} "
+                            f"{key.value[:80]} in the last {_WINDOW_TEXT[window]}",
+                        )
+                    )
+                    break  # the shortest window over its limit says it
+        if key.rejected >= SPAM_REPUTATION_AT and key.rejected > key.approved:
+            floor = stricter(floor, HOLD)
+            name = "domain" if key.kind in ("link_domain", "url_domain") else key.kind
+            reasons.append(
+                Reason(
+                    f"reputation:spam_{name}",
+                    2.0,
+                    f"{key.rejected} earlier comments with {_KIND_TEXT[key.kind]} "
+                    f"{key.value[:80]} were spam ({key.approved} approved)",
+                )
+            )
+        if key.kind == "email" and trusted_on and key.approved >= trusted_min and key.rejected == 0:
+            trusted = True
+            reasons.append(
+                Reason(
+                    "reputation:trusted",
+                    -3.0,
+                    f"{key.approved} earlier comments from this e-mail approved, none spam",
+                )
+            )
+    return Ruling(tuple(reasons), floor, trusted)
+
+
+_WINDOW_TEXT = {"1m": "minute", "1h": "hour", "1d": "day"}
+
+
+def rank(reasons: Iterable[Reason]) -> list[Reason]:
+    """Order reasons as the contract does: most spam-ward first, the most ham-ward last."""
+    reasons = list(reasons)
+    spam = sorted((r for r in reasons if r.weight > 0), key=lambda r: -r.weight)
+    rest = sorted((r for r in reasons if r.weight <= 0), key=lambda r: -r.weight)
+    return spam + rest
