@@ -104,10 +104,10 @@ def moderation_decide(pk: int) -> Response:
     moderator = current_moderator(st)
     body = read_json(st.settings.max_body_bytes)
     verdict = body.get("verdict")
-    if verdict not in ms.VERDICTS:
+    if not isinstance(verdict, str) or verdict not in ms.VERDICTS:  # a list or object is unhashable
         raise BadRequest('\'verdict\' must be "ham" or "spam"', "verdict")
     expected = body.get("expected_status", "held")
-    if expected not in ("held", "approved", "rejected"):
+    if not isinstance(expected, str) or expected not in ("held", "approved", "rejected"):
         raise BadRequest("'expected_status' must be held, approved or rejected", "expected_status")
     if pk > MAX_PK:
         raise NotFoundError(f"no comment {pk}")
