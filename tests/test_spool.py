@@ -316,7 +316,7 @@ def test_kill_9_server_while_spool_drains(trained_registry: Path, tmp_path: Path
     print(f"killed with {partial} of 500 drained")  # noqa: T201
 
 
-def _serve_in(home: Path, model: Path, wait: bool = True) -> tuple[subprocess.Popen, int]:
+def _serve_in(home: Path, model: Path, wait: bool = True, **extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
@@ -326,6 +326,7 @@ def _serve_in(home: Path, model: Path, wait: bool = True) -> tuple[subprocess.Po
         SPAMGUARD_WORKERS="2",
         SPAMGUARD_RATE_LIMIT="0",
     )
+    env.update(extra)
     with open(home / f"serve-{port}.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from spamguard.cli import main; main()", "serve"],
