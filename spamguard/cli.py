@@ -12,4 +12,4 @@ def main() -> None:
 
 
 # Command groups live in modules of their own, one concern each; importing them registers them.
-from spamguard import cli_model, cli_moderation, cli_quickstart, cli_service  # noqa: E402,F401
+from spamguard import cli_lists, cli_model, cli_moderation, cli_quickstart, cli_service  # noqa: E402,F401

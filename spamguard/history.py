@@ -155,9 +155,10 @@ class Evidence:
     keys: tuple[KeyHistory, ...] = field(default_factory=tuple)
 
 
-# Recorded instead of `reject` when the honeypot rejected a comment: a bot often posts a copy of
-# someone else's comment, so its text says nothing, while its IP, e-mail and links do.
-HONEYPOT = "honeypot"
+# Recorded instead of `reject` when a rule about the sender rejected a comment (the honeypot, a deny
+# list entry for its IP, e-mail or domain): a bot often posts a copy of someone else's comment, so its
+# text says nothing, while its IP, e-mail and links do.
+SENDER_REJECTED = "sender_rejected"
 
 
 def _outcome(decision: str, verdict: str | None, text: bool = False) -> str:
@@ -166,7 +167,7 @@ def _outcome(decision: str, verdict: str | None, text: bool = False) -> str:
         return APPROVE
     if verdict == "spam":
         return REJECT
-    if decision == HONEYPOT:
+    if decision == SENDER_REJECTED:
         return HOLD if text else REJECT
     return decision
 

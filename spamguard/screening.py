@@ -1,9 +1,14 @@
-"""After the model: the site's history rules turn its verdict into the decision answered and stored.
+"""After the model: site lists, site policy and history rules decide what is answered and stored.
 
-`screen` runs on the /score path between scoring and storing. It reads the history (bounded,
-indexed queries: spamguard/history.py), decides, and adds the comment to the history (once per
-site and id). It does no network I/O. While the store cannot be reached it leaves the model's
-verdict as it is, so that a spooled comment is still scored.
+`screen` runs on the /score path between scoring and storing. It reads the site's lists and policy
+(cached per worker: spamguard/site_policy.py) and the history (bounded, indexed queries:
+spamguard/history.py), decides, and adds the comment to the history (once per site and id). It does
+no network I/O. While the store cannot be reached it leaves the model's verdict as it is, so that
+a spooled comment is still scored.
+
+Precedence: the honeypot rejects; then a deny-list hit rejects; then an allow-list hit or a trusted
+commenter approves; otherwise the history rules may only raise the decision (approve → hold →
+reject). In shadow mode all of that is decided and recorded, and the answer is `approve`.
 """
 
 from __future__ import annotations
@@ -11,42 +16,63 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from spamguard import history
+from spamguard import history, site_policy
 from spamguard.comment import Comment
 from spamguard.normalize import normalize
-from spamguard.policy import APPROVE, REJECT, Verdict
+from spamguard.policy import APPROVE, REJECT, Reason, Verdict, decide
 from spamguard.store import StoreError
 
 log = logging.getLogger(__name__)
 
+SHADOW = "policy:shadow"
+_SHADOW_TEXT = "shadow mode: answered approve, would have decided "
+_TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
+
 
 def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
            now: float | None = None) -> Verdict:  # fmt: skip
-    """Apply the history rules to the model's verdict and record the comment in the history."""
-    found = history.facts(comment, normalize(comment.content))
+    """Apply the site's lists, policy and history rules to the model's verdict; record the comment."""
+    text = normalize(comment.content)
+    found = history.facts(comment, text)
     try:
+        conf = site_policy.config(store, site)
         evidence = history.lookup(store, site, found, now)
     except StoreError as exc:
         log.warning("history unavailable, scoring %s/%s on its text alone: %s", site, comment_id, exc)
         return verdict
+    policy = conf.policy(comment.comment_type)
     unscored = any(r.signal == "system:unscored" for r in verdict.reasons)
-    ruling = history.history_rules(evidence)
+    thresholds = policy.thresholds(verdict.thresholds)
     decision = verdict.decision
-    if comment.honeypot:
+    if thresholds is not None and thresholds != verdict.thresholds and not unscored and not comment.honeypot:
+        decision = decide(verdict.score, thresholds)
+    hits = conf.lists.match(comment, text)
+    ruling = history.history_rules(evidence, policy.trusted, policy.trusted_min)
+    actions = {action for action, _ in hits}
+    text_denied = any(a == "deny" and r.signal in _TEXT_ENTRIES for a, r in hits)
+    sender_rejected = bool(comment.honeypot) or "deny" in actions and not text_denied
+    if comment.honeypot or "deny" in actions:
         decision = REJECT
-    elif ruling.trusted and not unscored:
+    elif "allow" in actions or ruling.trusted and not unscored:
         decision = APPROVE
     else:
         decision = history.stricter(decision, ruling.floor)
-    reasons = history.rank([*verdict.reasons, *ruling.reasons])
+    reasons = history.rank([*verdict.reasons, *(r for _, r in hits), *ruling.reasons])
+    answered = decision
+    if policy.mode == "shadow":
+        reasons.append(Reason(SHADOW, 0.0, _SHADOW_TEXT + decision))
+        answered = APPROVE
     try:
-        kept = history.HONEYPOT if comment.honeypot else decision
+        kept = history.SENDER_REJECTED if sender_rejected else decision
         history.record(store, site, comment_id, found, kept, now)
     except StoreError as exc:
         log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
-    return Verdict(decision, verdict.score, reasons, verdict.model_version, verdict.id, verdict.thresholds)
+    return Verdict(answered, verdict.score, reasons, verdict.model_version, verdict.id, thresholds)
 
 
 def annotate(answer: dict[str, Any]) -> dict[str, Any]:
-    """Add the fields the screening adds to a /score answer (fresh or stored); return it."""
+    """Add `shadow_decision` to a /score answer (fresh or stored) decided in shadow mode; return it."""
+    for reason in answer.get("reasons") or ():
+        if reason.get("signal") == SHADOW:
+            answer["shadow_decision"] = str(reason.get("detail", "")).rsplit(" ", 1)[-1]
     return answer
