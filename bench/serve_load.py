@@ -292,7 +292,10 @@ def promote_under_load(
 
 
 def inprocess_cost(models: Path, bodies: Path, n: int = 2000) -> tuple[float, float]:
-    """Return the µs per request of each app called as WSGI in this process (no network, no gunicorn)."""
+    """Return the CPU µs per request of each app called as WSGI in this process (no network, no gunicorn).
+
+    CPU time (process_time), not wall time, so that other load on the machine counts less.
+    """
     from bare_app import create_bare_app
     from werkzeug.test import EnvironBuilder
 
@@ -318,11 +321,11 @@ def inprocess_cost(models: Path, bodies: Path, n: int = 2000) -> tuple[float, fl
                 ).get_environ()
                 for i in range(n)
             ]
-            started = time.perf_counter()
+            started = time.process_time()
             for environ in environs:
                 for _ in wsgi(environ, lambda status, headers, exc_info=None: None):
                     pass
-            return (time.perf_counter() - started) / n * 1e6
+            return (time.process_time() - started) / n * 1e6
 
         bare = create_bare_app()
         run(bare, "warm-b"), run(app, "warm-s")
@@ -465,7 +468,7 @@ def main() -> None:
         )
         bare_us, app_us = inprocess_cost(models, bodies)
         print(
-            f"in-process cost per request (WSGI call, no network): bare {bare_us:.0f} µs, "
+            f"in-process CPU per request (WSGI call, no network): bare {bare_us:.0f} µs, "
             f"spamguard {app_us:.0f} µs",
             flush=True,
         )
