@@ -197,6 +197,12 @@ def document() -> dict[str, Any]:
                         },  # fmt: skip
                         "model_version": {"type": "string", "nullable": True},
                         "elapsed_ms": {"type": "number"},
+                        "shadow_decision": {
+                            "type": "string",
+                            "enum": ["approve", "hold", "reject"],
+                            "description": "shadow mode only (docs/signals.md): what enforce mode would have"
+                            " decided; `decision` is then approve",
+                        },
                     },
                 },
                 "Status": {
