@@ -1,6 +1,6 @@
 """The learning loop on an unseen source: 200 verdicts on held TubeSpam pilot comments, then a retrain.
 
-    python bench/retrain_gain.py [--verdicts 200] [--order queue|random] [--seeds 3] [--pg URL]
+    python bench/retrain_gain.py [--verdicts 200] [--order queue|random] [--fill] [--seeds 3] [--pg URL]
 
 1. Train on the YouTube Spam Collection (read in place from ../shared/datasets).
 2. Score the five TubeSpam pilot videos (1,000 comments, another source and year) into a fresh store
@@ -8,6 +8,8 @@
 3. A moderator takes held comments from the queue (oldest first; or a random sample with
    --order random) and gives verdicts with the pilot files' labels, through `moderation_store.decide`.
 4. Retrain with `training.pipeline.train` on the same YouTube files plus the store's human labels.
+   With --fill, when fewer comments are held than --verdicts, the most recent decided ones are
+   reviewed too (confirmed or corrected), as a moderator does on the "recent" page.
 5. Print pilot error before and after on the pilot comments NOT used as verdicts (nor sharing their
    text): ROC AUC, the decision error rates (ham rejected, spam approved), held share, MCC at 0.5.
 """
@@ -82,6 +84,16 @@ def run(args: argparse.Namespace, seed: int, work: Path, url: str) -> dict[str, 
     for item in chosen:
         label = by_id[item.comment_id].label
         ms.decide(store, item.pk, "spam" if label else "ham", "bench")
+    if args.fill and len(chosen) < args.verdicts:
+        # Fewer held than verdicts wanted: review the most recent decided ones too (the UI's
+        # "recent" page), confirming or correcting each with the file's label.
+        seen = {item.pk for item in chosen}
+        for item in ms.decided(store, limit=args.verdicts * 2, site="pilot"):
+            if item.pk in seen or len(chosen) >= args.verdicts:
+                continue
+            label = by_id[item.comment_id].label
+            ms.decide(store, item.pk, "spam" if label else "ham", "bench", expected_status=item.status)
+            chosen.append(item)
     labels = store_labels(ms.labelled_records(store))
     train(youtube, [YOUTUBE_DIR], models, labels=labels)
     after_model = load_model(models)
@@ -111,6 +123,11 @@ def main() -> None:
         choices=["queue", "random"],
         default="queue",
         help="held comments oldest first (as the queue serves them) or a random sample",
+    )
+    parser.add_argument(
+        "--fill",
+        action="store_true",
+        help="if fewer are held, review recent decided comments up to --verdicts",
     )
     parser.add_argument("--seeds", type=int, default=1, help="repeats (with --order random: other samples)")
     parser.add_argument("--pg", help="a PostgreSQL server URL to put the store on (a throw-away database)")
