@@ -79,7 +79,30 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.register_blueprint(moderation_bp)
     app.register_blueprint(moderate_bp)
     _instrument(app, metrics)
+    _shed(app, settings.max_queued)
     return app
+
+
+# Endpoints that score (the expensive ones) and so are shed first; health, metrics, moderation are not.
+SHED_PATHS = ("/score", "/comment-check")
+
+
+def _shed(app: Flask, max_queued: int) -> None:
+    """Answer 503 at once, instead of scoring, while more than `max_queued` requests wait in this worker.
+
+    A 503 costs a fraction of a scoring, so the backlog drains and the answers that are scored stay
+    within the latency budget; nothing is stored for a shed request, so the client retries the same id.
+    """
+    if max_queued <= 0:
+        return
+    from spamguard import server
+
+    @app.before_request
+    def shed() -> Response | None:
+        if request.path in SHED_PATHS and server.queued() > max_queued:
+            return errors.error_response(503, "overloaded", "too many requests are waiting: retry shortly",
+                                         headers={"Retry-After": "1"})  # fmt: skip
+        return None
 
 
 def secret_key(home: Path) -> str:

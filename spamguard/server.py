@@ -31,14 +31,27 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+# The queue of accepted requests waiting for one of this worker's threads (gthread workers only).
+_queue: Any = None
+
+
+def queued() -> int:
+    """Return how many requests wait for a thread in this worker (0 outside a gthread worker)."""
+    return _queue.qsize() if _queue is not None else 0
+
+
 def _post_worker_init(worker: Any) -> None:
-    """Move everything loaded so far out of the garbage collector's sight.
+    """Note the worker's request queue; move everything loaded so far out of the GC's sight.
 
     The app, the model and their libraries are long-lived; without this, each full collection walks
     them all again, a pause of milliseconds in the middle of some request.
     """
     import gc
 
+    global _queue
+    # gthread hands each readable connection to a ThreadPoolExecutor; its work queue is the backlog
+    # (a private attribute: if a gunicorn release renames it, shedding is simply off).
+    _queue = getattr(getattr(worker, "tpool", None), "_work_queue", None)
     gc.collect()
     gc.freeze()
 

@@ -101,6 +101,10 @@ class Settings:
         5.0, "seconds a worker trusts an API key it looked up (the delay before a revocation bites)",
         _number(0),
     )  # fmt: skip
+    max_queued: int = _setting(
+        16, "requests waiting for a thread in one worker above which POST /score gets 503 (0: no limit)",
+        _number(0, integer=True),
+    )  # fmt: skip
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _log_level)
     host: str = _setting("127.0.0.1", "address `spamguard serve` listens on", _host)
     port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, integer=True))

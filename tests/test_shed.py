@@ -1,0 +1,55 @@
+"""Load shedding: while too many requests wait for a thread, scoring answers 503 at once."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+
+from spamguard import server
+from spamguard.keys import create_key
+
+
+@pytest.mark.parametrize("waiting,expected", [(0, 200), (16, 200), (17, 503)])
+def test_score_is_shed_over_max_queued(make_app, monkeypatch, waiting, expected) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(max_queued=16)
+    key, _ = create_key(app.extensions["spamguard"].store, ["blog"])
+    monkeypatch.setattr(server, "queued", lambda: waiting)
+    client = app.test_client()
+    r = client.post(
+        "/score", json={"id": "q1", "content": "hello"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert r.status_code == expected
+    if expected == 503:
+        assert r.get_json()["error"]["code"] == "overloaded" and r.headers["Retry-After"] == "1"
+        assert app.extensions["spamguard"].store.get_comment("blog", "q1") is None, "nothing stored: retry"
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code == 200, "health and metrics are never shed"
+
+
+def test_no_limit_never_sheds(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(max_queued=0)
+    key, _ = create_key(app.extensions["spamguard"].store, ["blog"])
+    monkeypatch.setattr(server, "queued", lambda: 10**6)
+    r = app.test_client().post("/score", json={"content": "hi"}, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200
+
+
+def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
+    import gc
+
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        monkeypatch.setattr(server, "_queue", None)
+        assert server.queued() == 0
+        server._post_worker_init(SimpleNamespace(tpool=pool))
+        assert server.queued() == 0
+        blocker = pool.submit(__import__("time").sleep, 0.3)
+        waiting = [pool.submit(int) for _ in range(3)]
+        assert server.queued() == 3
+        blocker.result()
+        for f in waiting:
+            f.result()
+    server._post_worker_init(SimpleNamespace())  # a sync worker: no queue, no shedding
+    assert server.queued() == 0
