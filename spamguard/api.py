@@ -117,6 +117,7 @@ def score_and_store(
         verdict = adjust(verdict)
     record = comment.to_record()
     record["id"], record["site"] = comment_id, site
+    record = st.privacy.apply(record)  # SPAMGUARD_PERSONAL_FIELDS: stored (and spooled) as it says
     answer = st.spool.pending_answer(site, comment_id)  # spooled by this worker, store down: same answer
     if answer is not None:
         answer = dict(answer)

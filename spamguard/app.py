@@ -15,6 +15,7 @@ from flask.wrappers import Response
 from spamguard import errors
 from spamguard.keys import KeyCache
 from spamguard.metrics import Metrics
+from spamguard.privacy import Protector
 from spamguard.ratelimit import RateLimiter
 from spamguard.reload import ModelHolder
 from spamguard.settings import Settings, load_settings
@@ -33,6 +34,7 @@ class State:
     limiter: RateLimiter
     metrics: Metrics
     spool: Spool
+    privacy: Protector
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
@@ -69,10 +71,12 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     if background and holder.follows_registry:
         holder.start(settings.reload_interval_s)
     keys, limiter = KeyCache(store, settings.key_cache_s), RateLimiter(settings.rate_limit)
+    key = secret_key(settings.home, "privacy_key") if settings.personal_fields == "hash" else ""
+    privacy = Protector(settings.personal_fields, key.encode())
     spool = Spool(settings.home, store, metrics)
     if background:
         spool.start()  # drains at once what a dead worker left, then whenever the store is up
-    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics, spool)
+    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics, spool, privacy)
     errors.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)
@@ -105,16 +109,16 @@ def _shed(app: Flask, max_queued: int) -> None:
         return None
 
 
-def secret_key(home: Path) -> str:
-    """Return the session signing key kept in `home/secret_key`, made (once, mode 0600) if missing."""
-    path = home / "secret_key"
+def secret_key(home: Path, name: str = "secret_key") -> str:
+    """Return the key kept in `home/name` (session signing, privacy hashing), made once (mode 0600)."""
+    path = home / name
     try:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         pass
     home.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    tmp = home / f".secret_key.{os.getpid()}"
+    tmp = home / f".{name}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(key + "\n")

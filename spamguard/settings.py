@@ -71,6 +71,13 @@ def _boolean(value: str) -> bool:
     return text in ("1", "true", "yes", "on")
 
 
+def _personal_fields(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("keep", "hash", "truncate"):
+        raise ValueError(f"expected keep, hash or truncate, got {value!r}")
+    return mode
+
+
 def _setting(default: Any, help: str, parse: Callable[[str], Any], shown: str | None = None) -> Any:
     return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
 
@@ -131,6 +138,10 @@ class Settings:
     webhook_max_attempts: int = _setting(
         30, "attempts before a webhook delivery is marked failed (`spamguard webhooks retry` resumes)",
         _number(1, integer=True),
+    )  # fmt: skip
+    personal_fields: str = _setting(
+        "keep", "how IP, e-mail and user agent are stored: keep, hash (keyed HMAC-SHA256) or truncate "
+        "(IP to /24 or /48, e-mail to its domain, user agent to its first token)", _personal_fields,
     )  # fmt: skip
     purge_whole_rows: bool = _setting(
         False, "`spamguard purge` deletes decided comments whole instead of only their personal fields",
