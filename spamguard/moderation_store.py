@@ -118,7 +118,8 @@ def queue(
     `search` keeps those whose record contains it (case-insensitive). The cursor is the last pk
     seen, so paging is stable while comments arrive and are decided: no item comes twice.
     """
-    where, params = ["status = 'held'"], {"after": _cursor(cursor), "n": _page(limit) + 1}
+    where = ["status = 'held'"]
+    params: dict[str, Any] = {"after": _cursor(cursor), "n": _page(limit) + 1}
     if site:
         where.append("site = :site")
         params["site"] = site
@@ -155,7 +156,8 @@ def decided(store: Store, limit: int = 50, site: str | None = None, before: int 
 
     These are the ones to correct: decide them again with `expected_status` set to their status.
     """
-    where, params = ["status <> 'held'"], {"n": _page(limit)}
+    where = ["status <> 'held'"]
+    params: dict[str, Any] = {"n": _page(limit)}
     if site:
         where.append("site = :site")
         params["site"] = site
@@ -206,7 +208,8 @@ def get_by_id(store: Store, site: str, comment_id: str) -> ModeratedComment | No
 def audit(store: Store, limit: int = 100, before: int | None = None, comment_pk: int | None = None
           ) -> list[AuditEntry]:  # fmt: skip
     """Return verdicts newest first (all, or one comment's); page with `before` = the last entry's id."""
-    where, params = ["1 = 1"], {"n": _page(limit)}
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"n": _page(limit)}
     if before is not None:
         where.append("id < :before")
         params["before"] = int(before)
