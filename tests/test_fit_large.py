@@ -38,3 +38,10 @@ def test_parallel_featurising_matches_serial():
     parallel = featurize(comments, TINY.space, n_jobs=2)
     for name in ("word_ptr", "word_idx", "word_cnt", "char_ptr", "char_idx", "char_cnt", "signals"):
         np.testing.assert_array_equal(getattr(serial, name), getattr(parallel, name))
+
+
+def test_folds_hold_out_whole_sources_when_there_are_several():
+    comments = labelled(60, 60)
+    sourced = [replace(c, source=f"site-{i % 4}") for i, c in enumerate(comments)]
+    assert fit_model(sourced, TINY).manifest["metrics"]["folds_by_source"] is True
+    assert fit_model(comments, TINY).manifest["metrics"]["folds_by_source"] is False

@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 from joblib import Parallel, delayed
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from spamguard.comment import Comment
 from spamguard.features import Extracted, FeatureSpace, extract, idf_from_df, weigh
@@ -42,6 +42,7 @@ class TrainConfig:
     nb_mix: float = 0.0
     max_cv_rows: int = 20_000
     holdout: float = 0.2
+    min_source_folds: int = 3
     sgd_epochs: int = 6
     nb_alpha: float = 1.0
     seed: int = 0
@@ -158,16 +159,42 @@ def design_matrix(
     return sp.hstack(blocks, format="csr", dtype=np.float64)
 
 
-def _splits(labels: np.ndarray, config: TrainConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (train, held-out) index pairs: k folds, or one stratified hold-out on large data."""
+def _source_groups(labels: np.ndarray, sources: list[str], config: TrainConfig) -> np.ndarray | None:
+    """Number each row's source, if there are enough sources with both classes to fold by source."""
+    groups = np.unique(sources, return_inverse=True)[1] if sources else np.zeros(0, dtype=int)
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    if n_groups < config.min_source_folds:
+        return None
+    if any(len(set(labels[groups == g].tolist())) < 2 for g in range(n_groups)):
+        return None
+    return groups
+
+
+def _splits(
+    labels: np.ndarray, sources: list[str], config: TrainConfig
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (train, held-out) index pairs: k folds, or one stratified hold-out on large data.
+
+    With comments from several sources (sites, files), each fold holds out whole sources: the
+    out-of-fold scores then show how the model does on a site it never saw, which is what the
+    calibration and the thresholds must hold for.
+    """
     rows = np.arange(len(labels))
-    if len(labels) <= config.max_cv_rows:
-        yield from StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed).split(
-            rows, labels
+    if len(labels) > config.max_cv_rows:
+        # k refits cost k times the final fit; past max_cv_rows one hold-out measures as well.
+        yield tuple(
+            train_test_split(rows, test_size=config.holdout, stratify=labels, random_state=config.seed)
         )
         return
-    # k refits cost k times the final fit; past max_cv_rows one hold-out measures as well.
-    yield tuple(train_test_split(rows, test_size=config.holdout, stratify=labels, random_state=config.seed))
+    groups = _source_groups(labels, sources, config)
+    if groups is not None:
+        n_splits = min(config.folds, int(groups.max()) + 1)
+        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=config.seed)
+        yield from folds.split(rows, labels, groups)
+        return
+    yield from StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed).split(
+        rows, labels
+    )
 
 
 def _compact(X: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -259,7 +286,8 @@ def fit_model(
     n_text = int(np.searchsorted(used, space.n_word + space.n_char))
     large = len(labels) > config.max_cv_rows
     oof, held_out = np.zeros(len(labels)), np.zeros(len(labels), dtype=bool)
-    for train_idx, test_idx in _splits(labels, config):
+    sources = [c.source or "" for c in comments]
+    for train_idx, test_idx in _splits(labels, sources, config):
         if large:
             # One hold-out on large data: zero weights keep its rows out without copying X.
             weight = np.ones(len(labels))
@@ -302,6 +330,7 @@ def fit_model(
         "oof_decisions": decision_rates(oof_probs, oof_labels, thresholds),
         "oof_rows": int(held_out.sum()),
         "folds": config.folds if held_out.all() else "holdout",
+        "folds_by_source": held_out.all() and _source_groups(labels, sources, config) is not None,
     }
     config_dict = asdict(config)
     return Model(artifact, {"metrics": metrics, "config": config_dict})
