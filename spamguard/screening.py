@@ -3,8 +3,8 @@
 `screen` runs on the /score path between scoring and storing. It reads the site's lists and policy
 (cached per worker: spamguard/site_policy.py) and the history (bounded, indexed queries:
 spamguard/history.py), decides, and adds the comment to the history (once per site and id). It does
-no network I/O. While the store cannot be reached it leaves the model's verdict as it is, so that
-a spooled comment is still scored.
+no network I/O. While the store cannot be reached it leaves the model's verdict as it is (and skips
+the store for STORE_RETRY_S), so that a spooled comment is still scored without waiting on it.
 
 Precedence: the honeypot rejects; then a deny-list hit rejects; then an allow-list hit or a trusted
 commenter approves; otherwise the history rules may only raise the decision (approve → hold →
@@ -14,6 +14,8 @@ reject). In shadow mode all of that is decided and recorded, and the answer is `
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from typing import Any
 
 from spamguard import history, site_policy
@@ -25,6 +27,9 @@ from spamguard.store import StoreError
 log = logging.getLogger(__name__)
 
 SHADOW = "policy:shadow"
+# After a store error, requests skip screening this long instead of each waiting on the store again.
+STORE_RETRY_S = 2.0
+_down_until: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 _SHADOW_TEXT = "shadow mode: answered approve, would have decided "
 _TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
 
@@ -32,6 +37,8 @@ _TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
 def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
            now: float | None = None) -> Verdict:  # fmt: skip
     """Apply the site's lists, policy and history rules to the model's verdict; record the comment."""
+    if time.monotonic() < _down_until.get(store, 0.0):
+        return verdict
     text = normalize(comment.content)
     found = history.facts(comment, text)
     try:
@@ -39,6 +46,7 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
         evidence = history.lookup(store, site, found, now)
     except StoreError as exc:
         log.warning("history unavailable, scoring %s/%s on its text alone: %s", site, comment_id, exc)
+        _down_until[store] = time.monotonic() + STORE_RETRY_S
         return verdict
     policy = conf.policy(comment.comment_type)
     unscored = any(r.signal == "system:unscored" for r in verdict.reasons)

@@ -260,3 +260,25 @@ def test_history_queries_are_indexed(store) -> None:  # type: ignore[no-untyped-
     for plan in plans:
         assert "SCAN history" not in plan.replace("SCAN history_keys", "") and "SCAN history_keys" not in plan
         assert "USING INDEX" in plan
+
+
+def test_a_store_error_leaves_the_verdict_and_skips_the_store_for_a_while(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from spamguard import screening
+    from spamguard.policy import Verdict
+    from spamguard.store import StoreError
+
+    calls = []
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        raise StoreError("database error: gone")
+
+    monkeypatch.setattr(store, "execute", down)
+    verdict = Verdict("hold", 0.6, [], "v1")
+    comment = parse_record({"content": CAMPAIGN, "author_ip": "192.0.2.1"})
+    assert screening.screen(store, "blog", "c1", comment, verdict) is verdict
+    assert screening.screen(store, "blog", "c2", comment, verdict) is verdict
+    assert len(calls) == 1  # the second request did not wait on the store
+    monkeypatch.setattr(screening, "STORE_RETRY_S", 0.0)
+    monkeypatch.setattr(screening, "_down_until", {})
+    assert screening.screen(store, "blog", "c3", comment, verdict) is verdict and len(calls) == 2
