@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from spamguard.comment import RecordError
-from spamguard.store import StoreError
+from spamguard.store import StoreError, StoreValueError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(RecordError)
     def record_error(exc: RecordError) -> Response:
         return error_response(400, "invalid_record", exc.message, exc.field)
+
+    @app.errorhandler(StoreValueError)
+    def store_value_error(exc: StoreValueError) -> Response:
+        log.warning("refused a value the database cannot hold: %s", exc)
+        return error_response(400, "invalid_value", "a value in the request cannot be stored (NUL byte?)")
 
     @app.errorhandler(StoreError)
     def store_error(exc: StoreError) -> Response:

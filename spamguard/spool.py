@@ -24,7 +24,7 @@ from typing import Any
 
 from spamguard.metrics import Metrics
 from spamguard.policy import Reason, Thresholds, Verdict
-from spamguard.store import Store, StoreError, utcnow
+from spamguard.store import Store, StoreError, StoreValueError, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Spool:
         if time.monotonic() >= self._down_until:
             try:
                 return self.store.insert_comment(site, comment_id, record, verdict)
-            except SpoolError:
+            except (SpoolError, StoreValueError):  # a value the store cannot hold is no outage: 400
                 raise
             except StoreError as exc:
                 self.mark_down(exc)

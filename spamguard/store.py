@@ -167,6 +167,10 @@ class StoreError(Exception):
     """The database cannot be reached or written; the message says which and why."""
 
 
+class StoreValueError(StoreError):
+    """The database refused a value a client sent (PostgreSQL text cannot hold NUL): not an outage."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredComment:
     """A comment as the store holds it."""
@@ -329,6 +333,8 @@ class Store:
             return self._busy_retry(self.connection(), self.sql(text), params or {})
         except self._errors as exc:
             self._drop_broken()
+            if any(c.__name__ == "DataError" for c in type(exc).__mro__):  # DB-API: the value, not the server
+                raise StoreValueError(f"the database cannot hold a value: {exc}") from exc
             raise StoreError(f"database error: {exc}") from exc
 
     def _drop_broken(self) -> None:

@@ -435,3 +435,19 @@ def test_kill_9_worker_mid_request_loses_nothing(live_server, trained_registry: 
     for cid, answer in answered.items():
         assert stored[cid] == (answer["decision"], answer["score"])
     assert "approve" not in {d for d, _ in stored.values()}
+
+
+def test_a_value_the_store_cannot_hold_is_400_not_an_outage(make_app, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from spamguard.store import StoreValueError
+
+    app = make_app(home=tmp_path / "home")
+    st = state(app)
+    key, _ = create_key(st.store, ["blog"])
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise StoreValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    monkeypatch.setattr(st.store, "insert_comment", refuse)
+    r = app.test_client().post("/score", json={"id": "v1", **HAM}, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_value"
+    assert st.spool.error is None and not st.spool.files(), "the store is not taken to be down"
