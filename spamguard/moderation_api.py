@@ -175,7 +175,7 @@ def post_feedback() -> Response:
     comment_id, label = body.get("id"), body.get("label")
     if isinstance(comment_id, int | float) and not isinstance(comment_id, bool):
         comment_id = str(comment_id)
-    if not isinstance(comment_id, str) or not comment_id:
+    if not isinstance(comment_id, str) or not comment_id or "\x00" in comment_id:
         raise BadRequest("'id' must be the id of a scored comment", "id")
     if label not in ("spam", "ham"):
         raise BadRequest('\'label\' must be "spam" or "ham"', "label")
@@ -334,7 +334,7 @@ def openapi_paths() -> dict[str, Any]:
                         "type": "object",
                         "required": ["id", "label"],
                         "properties": {
-                            "id": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+                            "id": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "number"}]},
                             "label": {"type": "string", "enum": ["spam", "ham"]},
                             "site": {"type": "string"},
                         },

@@ -41,8 +41,9 @@ def _record_schema() -> dict[str, Any]:
         props[name] = schema
     # No type: the alias is read (and must then be a string) only when author_ip is absent.
     props["ip"] = {"description": "alias of author_ip, read only when author_ip is absent"}
+    # Any scalar is accepted: a value that is not a whole number of milliseconds is unknown.
     props["time_on_page_ms"] = {
-        "type": "integer", "nullable": True,
+        "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}], "nullable": True,
         "description": "milliseconds from form render to submit; odd values are treated as unknown",
     }  # fmt: skip
     return {
@@ -58,6 +59,7 @@ def document() -> dict[str, Any]:
     """Return the OpenAPI 3 document of every endpoint."""
     from spamguard.akismet import openapi_paths
     from spamguard.moderation_api import openapi_paths as moderation_paths
+
     unauthorized = _error(
         "no key, or an unknown or revoked one",
         {"WWW-Authenticate": {"schema": {"type": "string"}}},

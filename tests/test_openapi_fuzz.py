@@ -53,7 +53,7 @@ def test_api_never_fails_and_answers_as_documented(api_schema, fuzz_app, path, m
     headers = {"Authorization": f"Bearer {fuzz_app.config['FUZZ_KEY']}"}
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=200 if path == "/score" else 10, deadline=None, database=None,
+    @settings(max_examples=200 if path == "/score" else 10, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def check(case) -> None:  # type: ignore[no-untyped-def]
         case.call_and_validate(headers=headers)
