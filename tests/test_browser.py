@@ -145,6 +145,10 @@ def fill_with_payloads(store: Any) -> int:
 def login(driver: Any, url: str) -> None:
     from selenium.webdriver.common.by import By
 
+    # Cookies are per host, not per port: a session from an earlier test's server on 127.0.0.1 would
+    # otherwise come along. Start every login from none.
+    driver.get(url + "/moderate/login")
+    driver.delete_all_cookies()
     driver.get(url + "/moderate/")
     assert "/moderate/login" in driver.current_url
     driver.find_element(By.NAME, "name").send_keys("alice")
