@@ -85,9 +85,8 @@ def train(
     m = manifest["metrics"]
     if found:
         click.echo(f"used {len(labels)} human labels from the store ({found[1]})")
-    click.echo(
-        f"trained {manifest['version']} on {manifest['data']['rows']} comments {manifest['data']['rows_per_class']}"
-    )
+    data = manifest["data"]
+    click.echo(f"trained {manifest['version']} on {data['rows']} comments {data['rows_per_class']}")
     click.echo(
         f"out-of-fold ROC AUC {m['oof_roc_auc']:.4f}, MCC {m['oof_mcc_at_0.5']:.4f}; thresholds "
         f"approve < {manifest['thresholds']['approve_below']:.3f} <= hold < "

@@ -216,8 +216,3 @@ def weigh_one(idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) -> np.ndarray:
 def idf_from_df(df: np.ndarray, n_docs: int) -> np.ndarray:
     """Return smoothed idf weights from document frequencies (each bucket counted once per row)."""
     return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
-
-
-def idf_from_counts(ptr: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
-    """Learn smoothed idf weights from the documents' bucket lists."""
-    return idf_from_df(np.bincount(idx, minlength=size), len(ptr) - 1)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from spamguard.comment import Comment, parse_record
-from spamguard.features import FeatureSpace, char_hashes, extract, idf_from_counts, weigh, word_hashes
+from spamguard.features import FeatureSpace, char_hashes, extract, idf_from_df, weigh, word_hashes
 from spamguard.signals import SIGNAL_NAMES
 
 SPACE = FeatureSpace(word_bits=12, char_bits=14)
@@ -148,7 +148,7 @@ def test_weigh_and_idf_match_scikit_learn():
     ex = extract([Comment(t) for t in TEXTS], SPACE)
     counts = sp.csr_matrix((ex.char_cnt, ex.char_idx, ex.char_ptr), shape=(len(TEXTS), SPACE.n_char))
     reference = TfidfTransformer(sublinear_tf=True, smooth_idf=True, norm="l2").fit(counts)
-    idf = idf_from_counts(ex.char_ptr, ex.char_idx, SPACE.n_char)
+    idf = idf_from_df(np.bincount(ex.char_idx, minlength=SPACE.n_char), len(ex))
     assert np.allclose(idf, reference.idf_, atol=1e-12)
     ours = sp.csr_matrix((weigh(ex.char_ptr, ex.char_idx, ex.char_cnt, idf), ex.char_idx, ex.char_ptr),
                          shape=counts.shape)  # fmt: skip

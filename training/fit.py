@@ -39,12 +39,10 @@ class TrainConfig:
     max_ham_rejected: float = 0.005
     max_spam_approved: float = 0.03
     min_per_class: int = 20
-    nb_mix: float = 0.0
     max_cv_rows: int = 20_000
     holdout: float = 0.2
     min_source_folds: int = 3
     sgd_epochs: int = 6
-    nb_alpha: float = 1.0
     seed: int = 0
 
 
@@ -211,13 +209,10 @@ def _compact(X: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 def _fit_linear(
-    X: sp.csr_matrix, y: np.ndarray, n_text: int, config: TrainConfig, weight: np.ndarray | None = None
+    X: sp.csr_matrix, y: np.ndarray, config: TrainConfig, weight: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
     """Fit the logistic regression; return its weights on X's columns and its intercept."""
     rows = int(np.count_nonzero(weight)) if weight is not None else len(y)
-    scale = _nb_scale(X, y, n_text, config, weight)
-    if scale is not None:
-        X = X @ sp.diags(scale, format="csr")
     if len(y) <= config.max_cv_rows:
         clf = LogisticRegression(C=config.C, solver="liblinear", max_iter=1000).fit(
             X, y, sample_weight=weight
@@ -233,27 +228,7 @@ def _fit_linear(
             average=True,
             random_state=config.seed,
         ).fit(X, y, sample_weight=weight)
-    w = clf.coef_[0].astype(np.float64)
-    # The scaling is linear, so it folds into the weights: serving sees a plain linear model.
-    return (w * scale if scale is not None else w), float(clf.intercept_[0])
-
-
-def _nb_scale(
-    X: sp.csr_matrix, labels: np.ndarray, n_text: int, config: TrainConfig, weight: np.ndarray | None = None
-) -> np.ndarray | None:
-    """Scale text columns by their naive-Bayes log-count ratio (Wang & Manning's NBSVM).
-
-    Interpolated with 1 by `config.nb_mix` (0 = plain TF-IDF: None); signal columns keep scale 1.
-    """
-    if not config.nb_mix:
-        return None
-    keep = weight > 0 if weight is not None else np.ones(len(labels), dtype=bool)
-    alpha = config.nb_alpha
-    p = alpha + np.asarray(X[keep & (labels == 1), :n_text].sum(axis=0)).ravel()
-    q = alpha + np.asarray(X[keep & (labels == 0), :n_text].sum(axis=0)).ravel()
-    scale = np.ones(X.shape[1])
-    scale[:n_text] = (1 - config.nb_mix) + config.nb_mix * np.abs(np.log((p / p.sum()) / (q / q.sum())))
-    return scale
+    return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
 
 
 def check_labels(labels: np.ndarray, config: TrainConfig) -> None:
@@ -283,7 +258,6 @@ def fit_model(
     X = stacked_matrix(chunks, word_idf, char_idf, space)
 
     X, used = _compact(X)
-    n_text = int(np.searchsorted(used, space.n_word + space.n_char))
     large = len(labels) > config.max_cv_rows
     oof, held_out = np.zeros(len(labels)), np.zeros(len(labels), dtype=bool)
     sources = [c.source or "" for c in comments]
@@ -292,9 +266,9 @@ def fit_model(
             # One hold-out on large data: zero weights keep its rows out without copying X.
             weight = np.ones(len(labels))
             weight[test_idx] = 0.0
-            w, intercept = _fit_linear(X, labels, n_text, config, weight)
+            w, intercept = _fit_linear(X, labels, config, weight)
         else:
-            w, intercept = _fit_linear(X[train_idx], labels[train_idx], n_text, config)
+            w, intercept = _fit_linear(X[train_idx], labels[train_idx], config)
         oof[test_idx] = X[test_idx] @ w + intercept
         held_out[test_idx] = True
     oof, oof_labels = oof[held_out], labels[held_out]
@@ -311,7 +285,7 @@ def fit_model(
         # Small data: refit on every row; calibration and thresholds come from the k folds.
         # Large data keeps the hold-out model itself: its calibration is exact, and the fifth of
         # the rows it did not see adds little at that size.
-        w, intercept = _fit_linear(X, labels, n_text, config)
+        w, intercept = _fit_linear(X, labels, config)
     coef = np.zeros(space.dim)
     coef[used] = w
     artifact = {
