@@ -134,15 +134,16 @@ def main() -> None:
         print(line("soak", soak) + f"  (target {target:.0f} req/s, {args.duration:.0f} s)", flush=True)
         for pid in pids:
             print(
-                f"  worker {pid}: VmRSS {rss_start[pid] / 1024:.1f} MiB at start, {rss_end[pid] / 1024:.1f} MiB at end"
+                f"  worker {pid}: VmRSS {rss_start[pid] / 1024:.1f} MiB at start, "
+                f"{rss_end[pid] / 1024:.1f} MiB at end"
             )
         print(f"  workers restarted during the soak: {sorted(set(workers(proc.pid)) - set(pids)) or 'none'}")
         before = statuses(scrape(port))
         burst = wrk(port, 3 * args.connections, args.burst, bodies, key)
         after = statuses(scrape(port))
         print(line("burst 3x", burst), flush=True)
-        print("  /score statuses during the burst: "
-              + ", ".join(f"{s}: {after.get(s, 0) - before.get(s, 0):.0f}" for s in sorted(after)))  # fmt: skip
+        counts = ", ".join(f"{s}: {after.get(s, 0) - before.get(s, 0):.0f}" for s in sorted(after))
+        print("  /score statuses during the burst: " + counts)
         recovery = wrk(port, args.connections, args.burst, bodies, key, delay)
         print(line("recovered", recovery), flush=True)
         time.sleep(1.0)
