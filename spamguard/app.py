@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ class State:
     metrics: Metrics
     spool: Spool
     privacy: Protector
+    # Set to stop the webhook delivery thread (None when background threads were not started).
+    webhooks_stop: threading.Event | None = None
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
@@ -58,12 +61,13 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.home)
     store = Store(settings.database_url, background_checkpoints=background)
     store.upgrade()
+    webhooks_stop = None
     if background:
         store.start_checkpointer()
         # Every worker of every replica delivers webhooks; claims keep each delivery to one of them.
         from spamguard import webhooks
 
-        webhooks.start(store, settings.webhook_retry_s, settings.webhook_max_attempts)
+        webhooks_stop = webhooks.start(store, settings.webhook_retry_s, settings.webhook_max_attempts)
     metrics = Metrics()
     metrics.budget.set(settings.latency_budget_ms / 1000)
     holder = ModelHolder(settings.model, metrics)
@@ -76,7 +80,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     spool = Spool(settings.home, store, metrics)
     if background:
         spool.start()  # drains at once what a dead worker left, then whenever the store is up
-    app.extensions["spamguard"] = State(settings, store, holder, keys, limiter, metrics, spool, privacy)
+    app.extensions["spamguard"] = State(
+        settings, store, holder, keys, limiter, metrics, spool, privacy, webhooks_stop
+    )
     errors.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)

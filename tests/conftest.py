@@ -183,6 +183,11 @@ def make_app(settings: Settings) -> Iterator[Callable[..., object]]:
     yield make
     for app in apps:
         state = app.extensions["spamguard"]
+        if state.webhooks_stop is not None:
+            from spamguard import webhooks
+
+            state.webhooks_stop.set()
+            webhooks.wake()
         state.holder.stop()
         state.store.stop_checkpointer()
         state.store.close()
