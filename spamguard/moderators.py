@@ -19,6 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from spamguard.keys import hash_key
 from spamguard.store import Store, utcnow
 
 TOKEN_PREFIX = "sgm_"
@@ -195,11 +196,6 @@ def verify_password(store: Store, name: str, password: str) -> Moderator | None:
     return Moderator(int(row[0]), row[1], row[2], row[3]) if row and ok else None
 
 
-def hash_token(token: str) -> str:
-    """Return the stored form of a token."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def create_token(store: Store, name: str) -> str:
     """Create an API token for a live moderator and return it (shown once; only its hash is kept)."""
     moderator = get_moderator(store, name)
@@ -208,7 +204,7 @@ def create_token(store: Store, name: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     store.execute(
         "INSERT INTO moderator_tokens (moderator_id, token_hash, prefix, created_at) VALUES (:m, :h, :p, :t)",
-        {"m": moderator.id, "h": hash_token(token), "p": token[:SHOWN_CHARS], "t": utcnow()},
+        {"m": moderator.id, "h": hash_key(token), "p": token[:SHOWN_CHARS], "t": utcnow()},
     )
     return token
 
@@ -221,7 +217,7 @@ def lookup_token(store: Store, token: str) -> Moderator | None:
         "SELECT m.id, m.name, m.created_at, m.removed_at FROM moderator_tokens t"
         " JOIN moderators m ON m.id = t.moderator_id"
         " WHERE t.token_hash = :h AND t.revoked_at IS NULL AND m.removed_at IS NULL",
-        {"h": hash_token(token)},
+        {"h": hash_key(token)},
     ).fetchone()
     return Moderator(int(row[0]), *row[1:]) if row else None
 
