@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import ipaddress
 import re
@@ -185,6 +186,9 @@ def _link_key(link: Link) -> str:
     return rest.rstrip("/").lower()
 
 
+# /score normalises each comment twice (the model's features, then the history and list rules); the
+# result is immutable, so the second call reuses the first. A few entries cover the worker's threads.
+@functools.lru_cache(maxsize=16)
 def normalize(content: str) -> Text:
     """Turn raw comment content (maybe HTML) into normalised text and its links."""
     raw_length = len(content)
