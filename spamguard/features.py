@@ -13,17 +13,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from spamguard import kernels
 from spamguard.comment import Comment
 from spamguard.normalize import normalize
 from spamguard.signals import SIGNAL_NAMES, signals
 
 _WORD = re.compile(r"\w\w+")
 _DIGITS = re.compile(r"\d")
-_PRIME = np.uint64(0x100000001B3)
-_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33, _S29 = np.uint64(33), np.uint64(29)
-_ONE, _SPACE_CP = np.uint64(1), np.uint64(33)  # code points are shifted by one: a space is 33
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,37 +76,12 @@ class Extracted:
         return len(self.signals)
 
 
-def char_hashes(text: str, space: FeatureSpace) -> np.ndarray:
-    """Hash every character n-gram of the text into bucket numbers, vectorised."""
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    cps += _ONE
-    n = len(cps)
-    parts = []
-    h = np.zeros(n, dtype=np.uint64)
-    if space.char_wb:
-        # Spaces seen so far, to drop n-grams that span a word boundary (a space inside them).
-        spaces = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(cps == _SPACE_CP, out=spaces[1:])
-    for k in range(space.char_max):
-        m = n - k
-        if m <= 0:
-            break
-        # Polynomial rolling hash of the n-gram starting at each position.
-        h = h[:m] * _PRIME
-        h += cps[k : k + m]
-        if k + 1 >= space.char_min:
-            parts.append(h if not space.char_wb else h[spaces[k : k + m] == spaces[1 : m + 1]])
-    if not parts:
-        return np.empty(0, dtype=np.int64)
-    # A 64-bit finaliser spreads the polynomial hash over the low bits kept as the bucket.
-    x = np.concatenate(parts)
-    x ^= x >> _S33
-    x *= _MIX1
-    x ^= x >> _S29
-    x *= _MIX2
-    x ^= x >> _S33
-    x &= np.uint64(space.n_char - 1)
-    return x.view(np.int64)
+def char_counts(text: str, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray]:
+    """Return the character n-gram buckets of the text, sorted, with how often each occurs."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return kernels.char_buckets(
+        cps, space.char_min, space.char_max, space.char_wb, np.uint64(space.n_char - 1)
+    )
 
 
 def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
@@ -121,24 +92,6 @@ def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray,
     idx = [zlib.crc32(g.encode()) & mask for g in grams]
     tokens = dict(zip(idx, grams, strict=True)) if keep else {}
     return np.asarray(idx, dtype=np.int64), tokens
-
-
-def _counts(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the distinct buckets, sorted, with how often each occurs."""
-    # np.unique does the same, but its overhead dominates on a few hundred elements.
-    n = len(idx)
-    if not n:
-        return idx, np.empty(0, dtype=np.uint16)
-    idx = np.sort(idx)
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    np.not_equal(idx[1:], idx[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    # Text is bounded (MAX_TEXT_CHARS), so no n-gram occurs 65,536 times: counts fit in 16 bits.
-    counts = np.empty(len(starts), dtype=np.uint16)
-    np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
-    counts[-1] = n - starts[-1]
-    return idx[starts], counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +115,8 @@ def extract_one(comment: Comment, space: FeatureSpace, *, explain: bool = False)
     if space.fold_digits:
         lowered = _DIGITS.sub("0", lowered)
     words, tokens = word_hashes(lowered, space, explain)
-    word_idx, word_cnt = _counts(words)
-    char_idx, char_cnt = _counts(char_hashes(" " + lowered + " ", space))
+    word_idx, word_cnt = kernels.bucket_counts(words)
+    char_idx, char_cnt = char_counts(" " + lowered + " ", space)
     return Raw(word_idx, word_cnt, char_idx, char_cnt, sig, details, tokens)
 
 
@@ -203,14 +156,6 @@ def weigh(ptr: np.ndarray, idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) ->
     starts = ptr[:-1][lengths > 0]
     norms = np.sqrt(np.add.reduceat(values * values, starts))
     return values / np.repeat(norms, lengths[lengths > 0])
-
-
-def weigh_one(idx: np.ndarray, cnt: np.ndarray, idf: np.ndarray) -> np.ndarray:
-    """Return the TF-IDF values of one comment: `weigh` for a single row, without its overhead."""
-    values = (1.0 + np.log(cnt, dtype=np.float64)) * idf[idx]
-    if not len(values):
-        return values
-    return values / np.sqrt(np.add.reduce(values * values))
 
 
 def idf_from_df(df: np.ndarray, n_docs: int) -> np.ndarray:

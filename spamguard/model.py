@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from spamguard import registry
+from spamguard import kernels, registry
 from spamguard.comment import Comment, parse_record
-from spamguard.features import Extracted, FeatureSpace, Raw, extract, extract_one, weigh, weigh_one
+from spamguard.features import Extracted, FeatureSpace, Raw, extract, extract_one, weigh
 from spamguard.policy import REJECT, Reason, Thresholds, Verdict, decide, rule_hits
 from spamguard.signals import SIGNAL_HELP, SIGNAL_NAMES
 
@@ -49,6 +50,10 @@ class Model:
         self.w_word = coef[:n_word] * self.space.word_weight
         self.w_char = coef[n_word : n_word + n_char] * self.space.char_weight
         self.w_sig = coef[n_word + n_char :] * self.space.signal_weight
+        # The single-comment path reads idf and weight of a bucket from one row of these tables.
+        self._word_table = kernels.weight_table(self.word_idf, self.w_word)
+        self._char_table = kernels.weight_table(self.char_idf, self.w_char)
+        kernels.warm_up()
         self.intercept = float(artifact["intercept"])
         self.calibration = tuple(float(x) for x in artifact["calibration"])
         self.thresholds = Thresholds(**artifact["thresholds"])
@@ -75,15 +80,18 @@ class Model:
         """Score one comment and explain the score."""
         comment = record if isinstance(record, Comment) else parse_record(record)
         raw = extract_one(comment, self.space, explain=True)
-        word_contrib = weigh_one(raw.word_idx, raw.word_cnt, self.word_idf) * self.w_word[raw.word_idx]
-        char_contrib = weigh_one(raw.char_idx, raw.char_cnt, self.char_idf) * self.w_char[raw.char_idx]
-        sig_contrib = raw.signals * self.w_sig
-        log_odds = word_contrib.sum() + char_contrib.sum() + sig_contrib.sum() + self.intercept
+        word_contrib = kernels.block_contributions(raw.word_idx, raw.word_cnt, self._word_table)
+        style = kernels.block_log_odds(raw.char_idx, raw.char_cnt, self._char_table)
+        fired = np.flatnonzero(raw.signals)
+        sig_contrib = list(
+            zip(fired.tolist(), (raw.signals[fired] * self.w_sig[fired]).tolist(), strict=True)
+        )
+        log_odds = float(word_contrib.sum()) + style + math.fsum(w for _, w in sig_contrib) + self.intercept
         a, b = self.calibration
-        score = float(expit(a * log_odds + b))
+        score = _expit(a * log_odds + b)
         hits = rule_hits(comment)
         decision = REJECT if hits else decide(score, self.thresholds)
-        reasons = hits + self._reasons(raw, sig_contrib, word_contrib, char_contrib)
+        reasons = hits + self._reasons(raw, sig_contrib, word_contrib, style)
         return Verdict(decision, score, reasons, self.version, comment.id, self.thresholds)
 
     def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
@@ -101,24 +109,30 @@ class Model:
         )
 
     def _reasons(
-        self, raw: Raw, sig_contrib: np.ndarray, word_contrib: np.ndarray, char_contrib: np.ndarray
+        self, raw: Raw, sig_contrib: list[tuple[int, float]], word_contrib: np.ndarray, style: float
     ) -> list[Reason]:
-        reasons = []
-        for i in np.flatnonzero(np.abs(sig_contrib) >= MIN_REASON_WEIGHT):
-            name = SIGNAL_NAMES[i]
-            reasons.append(Reason(name, float(sig_contrib[i]), raw.details.get(name) or SIGNAL_HELP[name]))
-        if len(word_contrib):
-            order = np.argsort(word_contrib)
-            for j in {*order[:MAX_HAM_REASONS].tolist(), *order[-MAX_SPAM_REASONS:].tolist()}:
-                weight = float(word_contrib[j])
-                if abs(weight) >= MIN_REASON_WEIGHT:
-                    reasons.append(Reason("text:words", weight, raw.tokens.get(int(raw.word_idx[j]), "")))
-        style = float(char_contrib.sum())
+        """Return the strongest evidence each way: signals, words and the character style."""
+        found = [(w, i, None) for i, w in sig_contrib if abs(w) >= MIN_REASON_WEIGHT]
+        order = np.argsort(word_contrib)
+        if len(order) > MAX_HAM_REASONS + MAX_SPAM_REASONS:
+            order = np.concatenate((order[:MAX_HAM_REASONS], order[-MAX_SPAM_REASONS:]))
+        weights, buckets = word_contrib[order].tolist(), raw.word_idx[order].tolist()
+        found += [(w, -1, b) for w, b in zip(weights, buckets, strict=True) if abs(w) >= MIN_REASON_WEIGHT]
         if abs(style) >= MIN_REASON_WEIGHT:
-            reasons.append(Reason("text:style", style, "spelling and character patterns"))
-        spam = sorted((r for r in reasons if r.weight > 0), key=lambda r: -r.weight)
-        ham = sorted((r for r in reasons if r.weight < 0), key=lambda r: r.weight)
-        return spam[:MAX_SPAM_REASONS] + ham[:MAX_HAM_REASONS][::-1]
+            found.append((style, -2, None))
+        found.sort(key=lambda f: -f[0])
+        spam = [f for f in found[:MAX_SPAM_REASONS] if f[0] > 0]
+        ham = [f for f in found[-MAX_HAM_REASONS:] if f[0] < 0]
+        return [self._reason(raw, *f) for f in spam + ham]
+
+    @staticmethod
+    def _reason(raw: Raw, weight: float, signal: int, bucket: int | None) -> Reason:
+        if signal == -1:
+            return Reason("text:words", weight, raw.tokens.get(bucket, ""))  # type: ignore[arg-type]
+        if signal == -2:
+            return Reason("text:style", weight, "spelling and character patterns")
+        name = SIGNAL_NAMES[signal]
+        return Reason(name, weight, raw.details.get(name) or SIGNAL_HELP[name])
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -134,6 +148,11 @@ class Model:
             "calibration": list(self.calibration),
             "thresholds": self.thresholds.to_dict(),
         }
+
+
+def _expit(x: float) -> float:
+    """Return the logistic function of x, as scipy's expit, for one number."""
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 def _row_sums(ptr: np.ndarray, values: np.ndarray) -> np.ndarray:

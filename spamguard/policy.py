@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from spamguard.comment import Comment
 
@@ -15,9 +15,11 @@ DECISIONS = (APPROVE, HOLD, REJECT)
 MIN_HUMAN_TIME_ON_PAGE_MS = 1500
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """One named piece of evidence; positive weight pushes towards spam."""
+class Reason(NamedTuple):
+    """One named piece of evidence; positive weight pushes towards spam.
+
+    A named tuple rather than a dataclass: a /score builds about ten, and a tuple is built faster.
+    """
 
     signal: str
     weight: float

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from spamguard.comment import Comment, parse_record
-from spamguard.features import FeatureSpace, char_hashes, extract, idf_from_df, weigh, word_hashes
+from spamguard.features import FeatureSpace, char_counts, extract, idf_from_df, weigh, word_hashes
 from spamguard.signals import SIGNAL_NAMES
 
 SPACE = FeatureSpace(word_bits=12, char_bits=14)
@@ -79,14 +80,16 @@ def test_word_hashes_cover_unigrams_and_bigrams():
     assert len(word_hashes("a b c", SPACE, False)[0]) == 0  # single letters are not words
 
 
-def test_char_hashes_count_every_ngram():
+def test_char_counts_count_every_ngram():
     text = "abcdef"
     expected = sum(len(text) - k + 1 for k in range(SPACE.char_min, SPACE.char_max + 1))
-    assert len(char_hashes(text, SPACE)) == expected
-    assert len(char_hashes("ab", SPACE)) == 0
-    assert len(char_hashes("", SPACE)) == 0
-    # Same n-gram, same bucket, wherever it is.
-    assert set(char_hashes("xabc", SPACE)) & set(char_hashes("abcy", SPACE))
+    idx, cnt = char_counts(text, SPACE)
+    assert cnt.sum() == expected and list(idx) == sorted(set(idx))
+    assert len(char_counts("ab", SPACE)[0]) == 0
+    assert len(char_counts("", SPACE)[0]) == 0
+    # Same n-gram, same bucket, wherever it is; a repeated n-gram is counted.
+    assert set(char_counts("xabc", SPACE)[0]) & set(char_counts("abcy", SPACE)[0])
+    assert char_counts("abcabcabc", SPACE)[1].max() == 3
 
 
 def test_extract_does_not_depend_on_the_batch():
@@ -160,3 +163,40 @@ def test_feature_space_dimensions():
     assert (space.n_word, space.n_char) == (16, 32)
     assert space.dim == 16 + 32 + len(SIGNAL_NAMES)
     assert FeatureSpace(**space.to_dict()) == space
+
+
+def reference_char_buckets(text: str, space: FeatureSpace) -> dict[int, int]:
+    """The character n-gram hash of spamguard.kernels, written plainly in Python integers."""
+    mask64, found = (1 << 64) - 1, {}
+    for n in range(space.char_min, space.char_max + 1):
+        for i in range(len(text) - n + 1):
+            gram = text[i : i + n]
+            if space.char_wb and " " in gram[1:-1]:
+                continue
+            h = 0
+            for ch in gram:
+                h = (h * 0x100000001B3 + ord(ch) + 1) & mask64
+            h ^= h >> 33
+            h = (h * 0xFF51AFD7ED558CCD) & mask64
+            h ^= h >> 29
+            h = (h * 0xC4CEB9FE1A85EC53) & mask64
+            h ^= h >> 33
+            bucket = h & (space.n_char - 1)
+            found[bucket] = found.get(bucket, 0) + 1
+    return found
+
+
+@pytest.mark.parametrize("wb", [True, False])
+@pytest.mark.parametrize("text", [" hello world ", " a bc def ghij ", " ßüñ 𝒳𝒴𝒵 😀😀 x ", "  ", " 0000 000 "])
+def test_char_counts_match_the_plain_definition(text, wb):
+    space = FeatureSpace(char_wb=wb)
+    idx, cnt = char_counts(text, space)
+    assert dict(zip(idx.tolist(), cnt.tolist(), strict=True)) == reference_char_buckets(text, space)
+
+
+def test_word_bounded_ngrams_have_no_space_inside():
+    bounded, free = FeatureSpace(char_wb=True), FeatureSpace(char_wb=False)
+    # " ab cd ": "b c" spans the words; " ab" and "ab " are a word with its padding.
+    assert set(char_counts(" ab cd ", bounded)[0]) < set(char_counts(" ab cd ", free)[0])
+    # " ab", "ab ", " cd", "cd ", " ab " and " cd ": a word with its padding on either side.
+    assert char_counts(" ab cd ", bounded)[1].sum() == 6
