@@ -15,9 +15,12 @@ from sklearn.metrics import matthews_corrcoef, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from spamguard.comment import Comment
+from spamguard.evidence import text_logit
 from spamguard.features import Extracted, FeatureSpace, extract, idf_from_df, weigh
+from spamguard.history import Evidence, Facts, facts
 from spamguard.model import ARTIFACT_FORMAT, Model
 from spamguard.signals import SIGNAL_NAMES
+from training.stage import fit_stage, replay
 from training.thresholds import choose_thresholds, decision_rates
 
 log = logging.getLogger(__name__)
@@ -246,8 +249,13 @@ def fit_model(
     config: TrainConfig | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    stream: Sequence[Comment] | None = None,
 ) -> Model:
-    """Fit a model on labelled comments; thresholds and calibration come from out-of-fold scores."""
+    """Fit a model on labelled comments; thresholds and calibration come from out-of-fold scores.
+
+    The second stage (training/stage.py) reads each row's history from `stream`, the comments as
+    they arrived (default: `comments`; `train` passes them before de-duplication), in time order.
+    """
     config = config or TrainConfig()
     comments = [c for c in comments if c.label is not None]
     labels = np.array([c.label for c in comments], dtype=np.int64)
@@ -260,8 +268,10 @@ def fit_model(
     X, used = _compact(X)
     large = len(labels) > config.max_cv_rows
     oof, held_out = np.zeros(len(labels)), np.zeros(len(labels), dtype=bool)
+    folds = np.full(len(labels), -1)
     sources = [c.source or "" for c in comments]
-    for train_idx, test_idx in _splits(labels, sources, config):
+    for k, (train_idx, test_idx) in enumerate(_splits(labels, sources, config)):
+        folds[test_idx] = k
         if large:
             # One hold-out on large data: zero weights keep its rows out without copying X.
             weight = np.ones(len(labels))
@@ -271,10 +281,22 @@ def fit_model(
             w, intercept = _fit_linear(X[train_idx], labels[train_idx], config)
         oof[test_idx] = X[test_idx] @ w + intercept
         held_out[test_idx] = True
+    all_oof = oof
     oof, oof_labels = oof[held_out], labels[held_out]
     platt = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), oof_labels)
     calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     oof_probs = expit(calibration[0] * oof + calibration[1])
+    text_logits = np.array([text_logit(p) for p in expit(calibration[0] * all_oof + calibration[1])])
+    stage, stage_metrics = fit_stage(
+        text_logits,
+        labels,
+        folds,
+        _evidence(comments, stream),
+        max_ham_rejected=config.max_ham_rejected,
+        max_spam_approved=config.max_spam_approved,
+        n_splits=config.folds,
+        seed=config.seed,
+    )
     thresholds = choose_thresholds(
         oof_probs,
         oof_labels,
@@ -305,6 +327,15 @@ def fit_model(
         "oof_rows": int(held_out.sum()),
         "folds": config.folds if held_out.all() else "holdout",
         "folds_by_source": held_out.all() and _source_groups(labels, sources, config) is not None,
+        "stage": stage_metrics,
     }
     config_dict = asdict(config)
-    return Model(artifact, {"metrics": metrics, "config": config_dict})
+    return Model(artifact, {"metrics": metrics, "config": config_dict, "stage": stage.to_dict()})
+
+
+def _evidence(comments: Sequence[Comment], stream: Sequence[Comment] | None) -> list[tuple[Facts, Evidence]]:
+    """Return each comment's facts and history evidence, replaying `stream` (or the comments)."""
+    if stream is None:
+        return replay(comments)
+    by_row = {id(c): e for c, e in zip(stream, replay(stream), strict=True)}
+    return [by_row.get(id(c)) or (facts(c), Evidence()) for c in comments]

@@ -68,8 +68,10 @@ def train(
     `labels` are human labels from the store (`store_labels`): they come after the files, so for
     the same content a human label wins over a file's.
     """
-    comments = dedupe(c for c in [*comments, *labels] if c.label is not None)
-    model = fit_model(comments, config, progress=progress)
+    stream = [c for c in [*comments, *labels] if c.label is not None]
+    comments = dedupe(stream)
+    # The history replay sees every copy (a campaign repeats itself); the text model one per content.
+    model = fit_model(comments, config, progress=progress, stream=stream)
     data = {**summary(comments), "files": fingerprints(paths), "store_labels": len(labels)}
     return write_version(Path(out), model, {"data": data})
 
