@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from spamguard import history, site_policy
 from spamguard.comment import Comment
+from spamguard.evidence import rescore, stage_of
 from spamguard.normalize import normalize
 from spamguard.policy import APPROVE, REJECT, Reason, Verdict, decide
 from spamguard.store import StoreError
@@ -35,8 +37,16 @@ _TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
 
 
 def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
-           now: float | None = None) -> Verdict:  # fmt: skip
-    """Apply the site's lists, policy and history rules to the model's verdict; record the comment."""
+           now: float | None = None, model: Any = None, *,
+           pending: list[Callable[[Callable[..., Any]], object]] | None = None) -> Verdict:  # fmt: skip
+    """Apply the site's lists, policy and history rules to the model's verdict; record the comment.
+
+    With `pending`, the record is not written here: its writer is appended there, for the caller to
+    run in the transaction that stores the comment (Store.insert_comment's `also`).
+
+    When `model` (the one that gave the verdict) has a second stage, the score becomes the stage's
+    combination of the text score and the history evidence (spamguard/evidence.py).
+    """
     if time.monotonic() < _down_until.get(store, 0.0):
         return verdict
     text = normalize(comment.content)
@@ -50,6 +60,9 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
         return verdict
     policy = conf.policy(comment.comment_type)
     unscored = any(r.signal == "system:unscored" for r in verdict.reasons)
+    stage = stage_of(model) if model is not None and not unscored and not comment.honeypot else None
+    if stage is not None and verdict.model_version == getattr(model, "version", None):
+        verdict = rescore(stage, verdict, evidence, found)
     thresholds = policy.thresholds(verdict.thresholds)
     decision = verdict.decision
     if thresholds is not None and thresholds != verdict.thresholds and not unscored and not comment.honeypot:
@@ -70,11 +83,14 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
     if policy.mode == "shadow":
         reasons.append(Reason(SHADOW, 0.0, _SHADOW_TEXT + decision))
         answered = APPROVE
-    try:
-        kept = history.SENDER_REJECTED if sender_rejected else decision
-        history.record(store, site, comment_id, found, kept, now)
-    except StoreError as exc:
-        log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
+    kept = history.SENDER_REJECTED if sender_rejected else decision
+    if pending is not None:
+        pending.append(lambda run: history.write(run, site, comment_id, found, kept, now))
+    else:
+        try:
+            history.record(store, site, comment_id, found, kept, now)
+        except StoreError as exc:
+            log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
     return Verdict(answered, verdict.score, reasons, verdict.model_version, verdict.id, thresholds)
 
 
