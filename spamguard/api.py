@@ -112,11 +112,7 @@ def score_and_store(
     started = g.get("started") or time.perf_counter()
     comment_id = comment.id or uuid.uuid4().hex
     verdict = score_comment(st, comment)
-    # The history record is written with the comment, in one transaction (Store.insert_comment).
-    history_write: list[Callable[[Callable[..., Any]], object]] = []
-    verdict = screening.screen(st.store, site, comment_id, comment, verdict, model=st.holder.model,
-                               pending=history_write)  # fmt: skip
-    also = history_write[0] if history_write else None
+    verdict = screening.screen(st.store, site, comment_id, comment, verdict, model=st.holder.model)
     if adjust is not None:
         verdict = adjust(verdict)
     record = comment.to_record()
@@ -128,12 +124,12 @@ def score_and_store(
     else:
         t = time.perf_counter()
         # The store, or while it is down the spool (spamguard/spool.py); StoreError if neither.
-        fresh = st.spool.insert_comment(site, comment_id, record, verdict, also=also)
+        fresh = st.spool.insert_comment(site, comment_id, record, verdict)
         st.metrics.store_write.observe(time.perf_counter() - t)
         stored = None if fresh else st.store.get_comment(site, comment_id)
         if stored is None:
             if not fresh:  # deleted between the two statements (a purge): store this one
-                st.store.insert_comment(site, comment_id, record, verdict, also=also)
+                st.store.insert_comment(site, comment_id, record, verdict)
             answer = verdict.to_dict() | {"id": comment_id}
         else:
             answer = stored.answer()
