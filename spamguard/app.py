@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
     from spamguard.moderate import bp as moderate_bp
+    from spamguard.moderate_lists import bp as lists_bp
     from spamguard.moderation_api import bp as moderation_bp
 
     settings = load_settings() if settings is None else settings
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.register_blueprint(akismet_bp)
     app.register_blueprint(moderation_bp)
     app.register_blueprint(moderate_bp)
+    app.register_blueprint(lists_bp)
     _instrument(app, metrics)
     _shed(app, settings.max_queued)
     return app

@@ -37,6 +37,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import ValidationError
 
+from spamguard import campaigns
 from spamguard import moderation_store as ms
 from spamguard.moderators import SESSION_KEY, get_moderator, verify_password
 from spamguard.normalize import normalize
@@ -233,18 +234,29 @@ def queue() -> str:
     reason = request.args.get("reason", "").strip()[:200]
     q = request.args.get("q", "").strip()[:200]
     limit = _int_arg("limit", PAGE)
-    try:
-        items, next_cursor = ms.queue(store, site=site or None, reason=reason or None, search=q or None,
-                                      limit=limit, cursor=request.args.get("cursor"))  # fmt: skip
-    except ValueError as exc:  # a cursor the pages never made
-        raise BadInput(str(exc)) from None
+    wanted = request.args.get("campaign")
+    cursor = request.args.get("cursor")
+    # Campaigns are shown as groups, their members left out of the list (a plain list when filtering).
+    groups = [] if reason or q else campaigns.campaigns(store, site or None)
+    grouped = {pk for group in groups for pk in group.members}
+    if wanted:
+        chosen = [group for group in groups if str(group.id) == wanted]
+        items, next_cursor = (list(chosen[0].comments) if chosen else []), None
+        groups, grouped = chosen, set()
+    else:
+        try:
+            items, next_cursor = ms.queue(store, site=site or None, reason=reason or None, search=q or None,
+                                          limit=limit, cursor=cursor)  # fmt: skip
+        except ValueError as exc:  # a cursor the pages never made
+            raise BadInput(str(exc)) from None
     counts = [(name, c["held"]) for name, c in ms.counts_by_site(store).items() if c["held"] or name == site]
-    views = [view(c) for c in items]
+    views = [view(c) for c in items if c.pk not in grouped]
     known = sorted({r[1] for v in views for r in v.reasons})
     return render_template(
         "moderate/queue.html", page="queue", moderator=g.moderator, items=views, counts=counts,
         total_held=sum(n for _, n in counts), site=site, reason=reason, q=q, next_cursor=next_cursor,
         known_reasons=known, back=request.full_path, limit=limit if limit != PAGE else None,
+        groups=[group_view(group) for group in groups] if not cursor else [], campaign=wanted,
     )  # fmt: skip
 
 
@@ -308,6 +320,39 @@ def decide() -> BaseResponse:
     following = form.get("next", "")
     anchor = f"#c-{following}" if following.isdigit() else ""
     return redirect(back + anchor)
+
+
+@bp.post("/campaign")
+def decide_campaign() -> BaseResponse:
+    """Decide every comment of a campaign as shown (each one its own verdict), then go back."""
+    form = request.form
+    verdict = form.get("verdict", "")
+    if verdict not in ms.VERDICTS:
+        raise BadInput("say how to decide the campaign: ham or spam")
+    pk = _int_value(form.get("campaign", ""), "campaign")
+    members = [_int_value(v, "members") for v in form.getlist("members")[: ms.MAX_PAGE]]
+    try:
+        outcome = campaigns.decide(_store(), pk, verdict, g.moderator, members)
+    except ms.NotFound:
+        flash(f"Comment {pk} no longer exists.", "warning")
+        outcome = campaigns.Outcome()
+    except campaigns.NoSketch as exc:
+        raise BadInput(str(exc)) from None
+    for current in outcome.conflicts:
+        flash(_conflict_message(current), "warning")
+    if outcome.skipped:
+        flash(
+            f"{len(outcome.skipped)} comments were left as they are: they are no longer part of it.",
+            "warning",
+        )
+    n = len(outcome.decided)
+    if n:
+        flash(
+            f"{_VERDICT_WORD[verdict].capitalize()} {n} comment{'s' if n != 1 else ''} of the campaign.",
+            "info",
+        )
+    back = _safe_next(form.get("back"))
+    return redirect(re.sub(r"([?&])campaign=\d+&?", r"\1", back).rstrip("?&"))
 
 
 def _parse_one(value: str) -> tuple[int, str, str]:
@@ -405,6 +450,25 @@ def view(c: ms.ModeratedComment) -> ItemView:
         content=_visible(content[:SHOWN_CHARS]), more=max(0, len(content) - SHOWN_CHARS),
         links=links, reasons=reasons,
     )  # fmt: skip
+
+
+@dataclass(slots=True)
+class GroupView:
+    """What the queue shows of a campaign: its size, authors, and the representative comment."""
+
+    id: int
+    count: int
+    authors: list[str]
+    more_authors: int
+    members: list[int]
+    first: ItemView
+
+
+def group_view(group: campaigns.Campaign) -> GroupView:
+    """Return what the queue shows of a campaign (texts made visible like an item's)."""
+    authors = [_visible(a) for a in group.authors]
+    return GroupView(group.id, len(group.members), authors, group.author_count - len(authors),
+                     list(group.members), view(group.representative))  # fmt: skip
 
 
 def defang(url: str) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, session
 
+from spamguard import campaigns, moderators, webhooks
 from spamguard import moderation_store as ms
-from spamguard import moderators, webhooks
 from spamguard.api import authenticate, read_json, state
 from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized
 from spamguard.keys import ApiKey
@@ -97,15 +97,21 @@ def moderation_queue() -> Response:
     return jsonify({"items": [item(c) for c in items], "next_cursor": cursor})
 
 
-@bp.post("/moderation/<int:pk>")
-def moderation_decide(pk: int) -> Response:
-    """Decide one comment: ham (approved) or spam (rejected); 409 if someone decided it first."""
-    st = state()
+def _decision(st: Any) -> tuple[moderators.Moderator, dict[str, Any], str]:
+    """Return the moderator, the JSON body and its verdict of a decision request, or raise 4xx."""
     moderator = current_moderator(st)
     body = read_json(st.settings.max_body_bytes)
     verdict = body.get("verdict")
     if not isinstance(verdict, str) or verdict not in ms.VERDICTS:  # a list or object is unhashable
         raise BadRequest('\'verdict\' must be "ham" or "spam"', "verdict")
+    return moderator, body, verdict
+
+
+@bp.post("/moderation/<int:pk>")
+def moderation_decide(pk: int) -> Response:
+    """Decide one comment: ham (approved) or spam (rejected); 409 if someone decided it first."""
+    st = state()
+    moderator, body, verdict = _decision(st)
     expected = body.get("expected_status", "held")
     if not isinstance(expected, str) or expected not in ("held", "approved", "rejected"):
         raise BadRequest("'expected_status' must be held, approved or rejected", "expected_status")
@@ -126,6 +132,56 @@ def moderation_decide(pk: int) -> Response:
     g.site = comment.site
     webhooks.wake()
     return jsonify(item(comment))
+
+
+def _campaign(c: campaigns.Campaign) -> dict[str, Any]:
+    return {"id": c.id, "site": c.representative.site, "count": len(c.members), "members": list(c.members),
+            "authors": list(c.authors), "author_count": c.author_count,
+            "representative": item(c.representative)}  # fmt: skip
+
+
+@bp.get("/moderation/campaigns")
+def moderation_campaigns() -> Response:
+    """List campaigns: held comments that are near-duplicates of each other, oldest first."""
+    st = state()
+    current_moderator(st)
+    limit = _int_arg("limit", DEFAULT_PAGE, 1, ms.MAX_PAGE)
+    found = campaigns.campaigns(st.store, request.args.get("site") or None)
+    return jsonify({"campaigns": [_campaign(c) for c in found[:limit]], "more": len(found) > limit})
+
+
+@bp.post("/moderation/campaigns/<int:pk>")
+def moderation_decide_campaign(pk: int) -> Response:
+    """Decide every held member of the campaign of comment `pk`; 409 if none was left to decide."""
+    st = state()
+    moderator, body, verdict = _decision(st)
+    members = body.get("members")
+    if members is not None and (
+        not isinstance(members, list) or len(members) > ms.MAX_PAGE
+        or not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= MAX_PK for m in members)
+    ):  # fmt: skip
+        raise BadRequest(f"'members' must be a list of at most {ms.MAX_PAGE} comment pks", "members")
+    if pk > MAX_PK:
+        raise NotFoundError(f"no comment {pk}")
+    try:
+        outcome = campaigns.decide(st.store, pk, verdict, moderator.name, members)
+    except ms.NotFound:
+        raise NotFoundError(f"no comment {pk}") from None
+    except campaigns.NoSketch as exc:
+        raise BadRequest(str(exc), "pk") from None
+    conflicts = [{"pk": c.pk, "status": c.status, "verdict": c.verdict, "decided_by": c.decided_by,
+                  "decided_at": c.decided_at} for c in outcome.conflicts]  # fmt: skip
+    if not outcome.decided:
+        error = {"code": "conflict", "field": "verdict", "conflicts": conflicts, "skipped": outcome.skipped,
+                 "message": f"nothing left to decide in the campaign of comment {pk}: its members were "
+                 "decided by someone else first, or are no longer held"}  # fmt: skip
+        response = jsonify({"error": error})
+        response.status_code = 409
+        return response
+    g.site = outcome.decided[0].site
+    webhooks.wake()
+    return jsonify({"campaign": pk, "verdict": verdict, "decided": [item(c) for c in outcome.decided],
+                    "conflicts": conflicts, "skipped": outcome.skipped})  # fmt: skip
 
 
 def _site_key(st: Any) -> ApiKey:
@@ -231,6 +287,17 @@ def openapi_paths() -> dict[str, Any]:
             "properties": {"items": {"type": "array", "items": item_schema},
                            "next_cursor": {"type": "string", "nullable": True}}}  # fmt: skip
 
+    campaign_schema = {
+        "type": "object", "required": ["id", "site", "count", "members", "authors", "representative"],
+        "properties": {
+            "id": {"type": "integer", "description": "the representative's pk"},
+            "site": {"type": "string"}, "count": {"type": "integer"},
+            "members": {"type": "array", "items": {"type": "integer"}},
+            "authors": {"type": "array", "items": {"type": "string"}}, "author_count": {"type": "integer"},
+            "representative": item_schema,
+        },
+    }  # fmt: skip
+
     def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "description": description,
                 "schema": schema or {"type": "string"}}  # fmt: skip
@@ -290,6 +357,93 @@ def openapi_paths() -> dict[str, Any]:
                     **moderation,
                 },
             }
+        },
+        "/moderation/campaigns": {
+            "get": {
+                "operationId": "moderation_campaigns",
+                "summary": "Campaigns: held near-duplicates (SimHash within 3 bits), oldest first",
+                "description": f"Grouped from the oldest {campaigns.MAX_SCAN} held comments; each member is "
+                "a near-duplicate of the representative.",
+                "security": [{"moderatorToken": []}],
+                "parameters": [
+                    query("site", "only this site"),
+                    query(
+                        "limit",
+                        "campaigns to list",
+                        {"type": "integer", "minimum": 1, "maximum": ms.MAX_PAGE},
+                    ),
+                ],
+                "responses": {
+                    "200": answer(
+                        "the campaigns",
+                        {
+                            "type": "object",
+                            "required": ["campaigns", "more"],
+                            "properties": {
+                                "campaigns": {"type": "array", "items": campaign_schema},
+                                "more": {"type": "boolean"},
+                            },
+                        },
+                    ),
+                    "400": error("a bad limit"),
+                    **moderation,
+                },
+            }  # fmt: skip
+        },
+        "/moderation/campaigns/{pk}": {
+            "post": {
+                "operationId": "moderation_decide_campaign",
+                "summary": "Decide a campaign: every held near-duplicate of comment pk, each as one verdict",
+                "description": "Each member gets its own verdict, audit entry, webhook delivery and label. "
+                "With `members` (the pks shown), only those still near the representative are decided. "
+                "Members someone else decided first are listed in `conflicts`; if nothing was left to "
+                "decide, the answer is 409.",
+                "security": [{"moderatorToken": []}],
+                "parameters": [
+                    {
+                        "name": "pk",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                ],
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "required": ["verdict"],
+                        "properties": {
+                            "verdict": {"type": "string", "enum": ["ham", "spam"]},
+                            "members": {
+                                "type": "array",
+                                "maxItems": ms.MAX_PAGE,
+                                "items": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": answer(
+                        "what was decided",
+                        {
+                            "type": "object",
+                            "required": ["campaign", "verdict", "decided", "conflicts", "skipped"],
+                            "properties": {
+                                "campaign": {"type": "integer"},
+                                "verdict": {"type": "string"},
+                                "decided": {"type": "array", "items": item_schema},
+                                "conflicts": {"type": "array", "items": {"type": "object"}},
+                                "skipped": {"type": "array", "items": {"type": "integer"}},
+                            },
+                        },
+                    ),
+                    "400": error("no verdict, or not ham/spam; bad members; a comment too short to compare"),
+                    "404": error("no such comment"),
+                    "409": error("nothing left to decide: `conflicts` says who decided the members"),
+                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
+                    "415": error("the body is not JSON"),
+                    **moderation,
+                },
+            }  # fmt: skip
         },
         "/comments/{comment_id}": {
             "get": {
