@@ -89,11 +89,21 @@ def lists_show(site: str, kind: str | None) -> None:
 @click.option(
     "--trusted-min", type=int, help="Approved comments of an e-mail (and no spam) that make it trusted."
 )
+@click.option(
+    "--velocity", "velocity", multiple=True, metavar="KIND=N/N/N",
+    help="Earlier comments per 1 min/1 h/1 day from one ip, email, url_domain or link_domain that hold a "
+    "comment (off: no limit; KIND=default: back to the default). Repeatable.",
+)  # fmt: skip
 def sites_policy(site: str, comment_type: str, mode: str | None, approve_below: float | None,
-                 reject_at: float | None, trusted: str | None, trusted_min: int | None) -> None:  # fmt: skip
+                 reject_at: float | None, trusted: str | None, trusted_min: int | None,
+                 velocity: tuple[str, ...]) -> None:  # fmt: skip
     """Show, or with options change, SITE's policy; prints the policy as JSON."""
     from spamguard import site_policy
 
+    try:
+        limits = dict(site_policy.parse_velocity(v) for v in velocity)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     store = _store(_settings())
     changes = {
         "mode": mode,
@@ -101,6 +111,7 @@ def sites_policy(site: str, comment_type: str, mode: str | None, approve_below: 
         "reject_at": reject_at,
         "trusted": None if trusted is None else trusted == "on",
         "trusted_min": trusted_min,
+        "velocity": limits or None,
     }
     if any(v is not None for v in changes.values()):
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -303,9 +303,12 @@ def stricter(a: str, b: str) -> str:
     return a if _SEVERITY[a] >= _SEVERITY[b] else b
 
 
-def history_rules(ev: Evidence, trusted_on: bool = True,
-                  trusted_min: int = TRUSTED_MIN_APPROVED) -> Ruling:  # fmt: skip
-    """Turn history evidence into named reasons and a decision floor (a pure function)."""
+def history_rules(ev: Evidence, trusted_on: bool = True, trusted_min: int = TRUSTED_MIN_APPROVED,
+                  velocity: Mapping[str, tuple[int, ...]] | None = None) -> Ruling:  # fmt: skip
+    """Turn history evidence into named reasons and a decision floor (a pure function).
+
+    `velocity` holds a site's own limits per key kind (VELOCITY_LIMITS where it has none; 0 = off).
+    """
     reasons: list[Reason] = []
     floor = APPROVE
     if ev.near_rejected:
@@ -330,9 +333,9 @@ def history_rules(ev: Evidence, trusted_on: bool = True,
     for key in ev.keys:
         good_name = key.kind == "link_domain" and key.approved > key.rejected
         if not good_name:
-            limits = VELOCITY_LIMITS[key.kind]
+            limits = (velocity or {}).get(key.kind) or VELOCITY_LIMITS[key.kind]
             for (window, _), count, limit in zip(WINDOWS, key.recent, limits, strict=True):
-                if count >= limit:
+                if limit and count >= limit:
                     floor = stricter(floor, HOLD)
                     reasons.append(
                         Reason(

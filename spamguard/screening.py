@@ -63,7 +63,7 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
     if thresholds is not None and thresholds != verdict.thresholds and not unscored and not comment.honeypot:
         decision = decide(verdict.score, thresholds)
     hits = conf.lists.match(comment, text)
-    ruling = history.history_rules(evidence, policy.trusted, policy.trusted_min)
+    ruling = history.history_rules(evidence, policy.trusted, policy.trusted_min, policy.velocity)
     actions = {action for action, _ in hits}
     text_denied = any(a == "deny" and r.signal in _TEXT_ENTRIES for a, r in hits)
     sender_rejected = bool(comment.honeypot) or "deny" in actions and not text_denied

@@ -157,6 +157,8 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE TABLE config_version (version BIGINT NOT NULL)",
     ],
+    # 5: per-site velocity limits (spamguard/site_policy.py): JSON, key kind -> limits per window.
+    ["ALTER TABLE site_policies ADD COLUMN velocity TEXT"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).

@@ -125,7 +125,8 @@ def test_sites_policy_cli(cli, client, auth) -> None:  # type: ignore[no-untyped
     assert shown == {"site": "blog", "comment_type": "*", **SitePolicy().to_dict()}
     out = cli("sites", "policy", "blog", "--mode", "shadow", "--approve-below", "0", "--reject-at", "2",
               "--trusted", "off").output  # fmt: skip
-    expected = {"mode": "shadow", "approve_below": 0.0, "reject_at": 2.0, "trusted": False, "trusted_min": 3}
+    expected = {"mode": "shadow", "approve_below": 0.0, "reject_at": 2.0, "trusted": False, "trusted_min": 3,
+                "velocity": SitePolicy().to_dict()["velocity"]}  # fmt: skip
     assert json.loads(out) == {"site": "blog", "comment_type": "*", **expected}
     body = post(client, auth, id="1", content=SPAM)
     assert body["decision"] == "approve" and body["shadow_decision"] == "hold"
@@ -135,3 +136,63 @@ def test_sites_policy_cli(cli, client, auth) -> None:  # type: ignore[no-untyped
     assert "reject-at" in cli("sites", "policy", "blog", "--approve-below", "0.9", "--reject-at", "0.1",
                               ok=False).output  # fmt: skip
     assert "not a site name" in cli("sites", "policy", "a b", "--mode", "shadow", ok=False).output
+
+
+# -- velocity limits per site ---------------------------------------------------------------------------
+
+
+def test_default_velocity_limits_are_shown() -> None:
+    limits = SitePolicy().to_dict()["velocity"]
+    assert limits["ip"] == {"1m": 5, "1h": 30, "1d": 100} == limits["email"] == limits["url_domain"]
+    assert limits["link_domain"] == {"1m": 10, "1h": 60, "1d": 300}
+
+
+def test_velocity_limits_per_site_from_the_cli(cli, client, auth) -> None:  # type: ignore[no-untyped-def]
+    who = {"author_ip": "203.0.113.9"}
+    for i in range(2):
+        assert "velocity:ip_1m" not in {r["signal"] for r in post(client, auth, id=f"a{i}", **who)["reasons"]}
+    out = json.loads(
+        cli("sites", "policy", "blog", "--velocity", "ip=2/30/100", "--velocity", "email=off/off/9").output
+    )
+    assert out["velocity"]["ip"] == {"1m": 2, "1h": 30, "1d": 100}
+    assert out["velocity"]["email"] == {"1m": 0, "1h": 0, "1d": 9} and out["mode"] == "enforce"
+    body = post(client, auth, id="a2", **who)
+    reason = next(r for r in body["reasons"] if r["signal"] == "velocity:ip_1m")
+    assert reason["detail"].startswith("2 earlier comments from this IP") and body["decision"] != "approve"
+    # Another site keeps the defaults; `default` brings a kind back to them.
+    assert json.loads(cli("sites", "policy", "news").output)["velocity"]["ip"]["1m"] == 5
+    out = json.loads(cli("sites", "policy", "blog", "--velocity", "ip=default").output)
+    assert out["velocity"]["ip"]["1m"] == 5 and out["velocity"]["email"]["1d"] == 9
+    assert "velocity:ip_1m" not in {r["signal"] for r in post(client, auth, id="a3", **who)["reasons"]}
+
+
+def test_off_means_no_velocity_limit(client, auth, store) -> None:  # type: ignore[no-untyped-def]
+    set_policy(store, "blog", velocity={"ip": (0, 0, 0)})
+    for i in range(7):
+        body = post(client, auth, id=f"b{i}", author_ip="203.0.113.7")
+    assert not [r for r in body["reasons"] if r["signal"].startswith("velocity:")]
+
+
+def test_a_type_overrides_velocity_kind_by_kind(store) -> None:  # type: ignore[no-untyped-def]
+    set_policy(store, "blog", velocity={"ip": (1, 2, 3), "email": (4, 5, 6)})
+    set_policy(store, "blog", "signup", velocity={"ip": (7, 8, 9)})
+    policies = site_policy.policies(store, "blog")
+    assert policies["signup"].velocity == {"ip": (7, 8, 9), "email": (4, 5, 6)}
+    assert policies[""].velocity_limits()["link_domain"] == (10, 60, 300)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("ip=1/2", "write ip=N/N/N"), ("ip=a/b/c", "write ip=N/N/N"), ("phone=1/2/3", "velocity limits are for"),
+     ("ip=1/2/501", "at most 500"), ("ip", "write ip=N/N/N")],
+)  # fmt: skip
+def test_bad_velocity_limits_are_refused(cli, option, message) -> None:  # type: ignore[no-untyped-def]
+    assert message in cli("sites", "policy", "blog", "--velocity", option, ok=False).output
+
+
+@pytest.mark.parametrize(
+    "velocity", [{"ip": (1, 2)}, {"ip": (1, 2, -1)}, {"fax": (1, 2, 3)}, {"ip": ("1", 2, 3)}]
+)
+def test_bad_velocity_limits_are_refused_by_set_policy(store, velocity) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="velocity limits"):
+        set_policy(store, "blog", velocity=velocity)
