@@ -38,6 +38,8 @@ class State:
     privacy: Protector
     # Set to stop the webhook delivery thread (None when background threads were not started).
     webhooks_stop: threading.Event | None = None
+    # Set to stop the history prune thread (None when not started, or the history is kept forever).
+    retention_stop: threading.Event | None = None
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
@@ -62,13 +64,14 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.home)
     store = Store(settings.database_url, background_checkpoints=background)
     store.upgrade()
-    webhooks_stop = None
+    webhooks_stop = retention_stop = None
     if background:
         store.start_checkpointer()
         # Every worker of every replica delivers webhooks; claims keep each delivery to one of them.
-        from spamguard import webhooks
+        from spamguard import retention, webhooks
 
         webhooks_stop = webhooks.start(store, settings.webhook_retry_s, settings.webhook_max_attempts)
+        retention_stop = retention.start(store, settings.history_retention_days)
     metrics = Metrics()
     metrics.budget.set(settings.latency_budget_ms / 1000)
     holder = ModelHolder(settings.model, metrics)
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     if background:
         spool.start()  # drains at once what a dead worker left, then whenever the store is up
     app.extensions["spamguard"] = State(
-        settings, store, holder, keys, limiter, metrics, spool, privacy, webhooks_stop
+        settings, store, holder, keys, limiter, metrics, spool, privacy, webhooks_stop, retention_stop
     )
     errors.register(app)
     app.register_blueprint(bp)

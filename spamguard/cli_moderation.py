@@ -220,15 +220,29 @@ def labels_export(file: str) -> None:
     default=None,
     help="Delete whole rows, or only the personal fields (default: SPAMGUARD_PURGE_WHOLE_ROWS).",
 )
-def purge(days: float, whole_rows: bool | None) -> None:
-    """Drop decided comments' personal fields (IP, e-mail, user agent) or whole rows; never held ones."""
+@click.option(
+    "--history-days", type=click.FloatRange(0), default=None,
+    help="Also prune the history older than this (default: SPAMGUARD_HISTORY_RETENTION_DAYS; 0: keep it).",
+)  # fmt: skip
+def purge(days: float, whole_rows: bool | None, history_days: float | None) -> None:
+    """Drop decided comments' personal fields (IP, e-mail, user agent) or whole rows; never held ones.
+
+    Also prunes the signals' history past its retention, as each `serve` worker does hourly.
+    """
+    from spamguard import retention
     from spamguard.moderation_store import purge as run
 
     settings = _settings()
     whole = settings.purge_whole_rows if whole_rows is None else whole_rows
-    n = run(_store(settings), days, whole_rows=whole)
+    store = _store(settings)
+    n = run(store, days, whole_rows=whole)
     what = "deleted" if whole else "removed personal fields from"
     click.echo(f"{what} {n} decided comments older than {days:g} days")
+    keep = settings.history_retention_days if history_days is None else history_days
+    if keep > 0:
+        click.echo(
+            f"pruned {retention.prune(store, keep)} comments older than {keep:g} days from the history"
+        )
 
 
 def store_labels_for_training() -> tuple[list, str] | None:  # type: ignore[type-arg]

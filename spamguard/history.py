@@ -264,11 +264,32 @@ def record(store: Store, site: str, comment_id: str, found: Facts, decision: str
     return added
 
 
-def prune(store: Store, older_than_s: float, now: float | None = None) -> int:
-    """Delete history older than `older_than_s` seconds; return how many comments it dropped."""
+# Rows one prune statement deletes: short transactions, so /score writers are not held up behind it.
+PRUNE_BATCH = 1000
+
+
+def prune(store: Store, older_than_s: float, now: float | None = None, batch: int = PRUNE_BATCH,
+          pause: Callable[[], object] | None = None) -> int:  # fmt: skip
+    """Delete history older than `older_than_s` seconds; return how many comments it dropped.
+
+    Each statement deletes at most `batch` rows (oldest first, by the `at` indexes); `pause` is
+    called between statements. Several processes pruning at once only find less to delete.
+    """
     cutoff = (clock() if now is None else now) - older_than_s
-    store.execute("DELETE FROM history_keys WHERE at < :cutoff", {"cutoff": cutoff})
-    return int(store.execute("DELETE FROM history WHERE at < :cutoff", {"cutoff": cutoff}).rowcount)
+    dropped = 0
+    for table in ("history_keys", "history"):
+        while True:
+            n = int(store.execute(
+                f"DELETE FROM {table} WHERE id IN"
+                f" (SELECT id FROM {table} WHERE at < :cutoff ORDER BY at LIMIT :n)",
+                {"cutoff": cutoff, "n": batch},
+            ).rowcount)  # fmt: skip
+            dropped += n if table == "history" else 0
+            if n < batch:
+                break
+            if pause is not None:
+                pause()
+    return dropped
 
 
 # -- the rules ----------------------------------------------------------------------------------

@@ -147,6 +147,10 @@ class Settings:
         False, "`spamguard purge` deletes decided comments whole instead of only their personal fields",
         _boolean,
     )  # fmt: skip
+    history_retention_days: float = _setting(
+        90.0, "days the history (sketches, hashed IP/e-mail/domain keys, outcomes) is kept for the signals; "
+        "pruned hourly by each worker and by `spamguard purge` (0: keep forever)", _number(0),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -188,6 +188,8 @@ def make_app(settings: Settings) -> Iterator[Callable[..., object]]:
 
             state.webhooks_stop.set()
             webhooks.wake()
+        if state.retention_stop is not None:
+            state.retention_stop.set()
         state.holder.stop()
         state.store.stop_checkpointer()
         state.store.close()
