@@ -6,9 +6,8 @@ One code path for training and scoring: `extract` turns comments into raw counts
 
 from __future__ import annotations
 
-import re
-import zlib
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -17,9 +16,6 @@ from spamguard import kernels
 from spamguard.comment import Comment
 from spamguard.normalize import normalize
 from spamguard.signals import SIGNAL_NAMES, signals
-
-_WORD = re.compile(r"\w\w+")
-_DIGITS = re.compile(r"\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +66,51 @@ class Extracted:
     char_cnt: np.ndarray
     signals: np.ndarray
     details: list[dict[str, str]] = field(default_factory=list)
-    tokens: list[dict[int, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.signals)
 
 
-def char_counts(text: str, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray]:
-    """Return the character n-gram buckets of the text, sorted, with how often each occurs."""
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+def char_buckets(cps: np.ndarray, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray]:
+    """Return the character n-gram buckets of the code points, sorted, with how often each occurs."""
     return kernels.char_buckets(
         cps, space.char_min, space.char_max, space.char_wb, np.uint64(space.n_char - 1)
     )
 
 
-def word_hashes(text: str, space: FeatureSpace, keep: bool) -> tuple[np.ndarray, dict[int, str]]:
-    """Hash word unigrams and bigrams into bucket numbers; keep the strings if asked."""
-    words = _WORD.findall(text)
-    grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-    mask = space.n_word - 1
-    idx = [zlib.crc32(g.encode()) & mask for g in grams]
-    tokens = dict(zip(idx, grams, strict=True)) if keep else {}
-    return np.asarray(idx, dtype=np.int64), tokens
+@functools.cache
+def _classes() -> np.ndarray:
+    return kernels.classes()
+
+
+def code_points(text: str, space: FeatureSpace) -> np.ndarray:
+    """Return the text as code points, decimal digits folded to 0 if the space says so."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return kernels.fold_digits(cps, _classes()) if space.fold_digits else cps
+
+
+def word_counts(text: str, cps: np.ndarray, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray, Grams]:
+    """Return the word unigram and bigram buckets of the text (as `cps`), sorted, with counts."""
+    buckets, spans = kernels.word_grams(cps, _classes(), space.n_word - 1)
+    idx, cnt = kernels.bucket_counts(buckets)
+    return idx, cnt, Grams(text, buckets, spans)
+
+
+@dataclass(frozen=True, slots=True)
+class Grams:
+    """The word grams of a text in order, to show which words a bucket stands for."""
+
+    text: str
+    buckets: np.ndarray
+    spans: np.ndarray
+
+    def words_of(self, buckets: Iterable[int]) -> dict[int, str]:
+        """Return the first gram of the text hashed to each bucket, as written (digits unfolded)."""
+        wanted, first = set(buckets), {}
+        for pos, bucket in enumerate(self.buckets.tolist()):
+            if bucket in wanted and bucket not in first:
+                first[bucket] = pos
+        return {bucket: self.text[slice(*self.spans[pos].tolist())] for bucket, pos in first.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,25 +123,24 @@ class Raw:
     char_cnt: np.ndarray
     signals: np.ndarray
     details: dict[str, str]
-    tokens: dict[int, str]
+    grams: Grams
 
 
-def extract_one(comment: Comment, space: FeatureSpace, *, explain: bool = False) -> Raw:
-    """Turn one comment into raw n-gram counts and signal values (explain keeps reason details)."""
+def extract_one(comment: Comment, space: FeatureSpace) -> Raw:
+    """Turn one comment into raw n-gram counts and signal values, with what explains them."""
     text = normalize(comment.content)
     lowered = text.text.lower()
     sig, details = signals(comment, text, lowered)
-    if space.fold_digits:
-        lowered = _DIGITS.sub("0", lowered)
-    words, tokens = word_hashes(lowered, space, explain)
-    word_idx, word_cnt = kernels.bucket_counts(words)
-    char_idx, char_cnt = char_counts(" " + lowered + " ", space)
-    return Raw(word_idx, word_cnt, char_idx, char_cnt, sig, details, tokens)
+    padded = " " + lowered + " "
+    cps = code_points(padded, space)
+    word_idx, word_cnt, grams = word_counts(padded, cps, space)
+    char_idx, char_cnt = char_buckets(cps, space)
+    return Raw(word_idx, word_cnt, char_idx, char_cnt, sig, details, grams)
 
 
 def extract(comments: Sequence[Comment], space: FeatureSpace, *, explain: bool = False) -> Extracted:
     """Turn comments into raw n-gram counts and signal values, stacked as CSR-style arrays."""
-    raws = [extract_one(c, space, explain=explain) for c in comments]
+    raws = [extract_one(c, space) for c in comments]
     sig = np.vstack([r.signals for r in raws]) if raws else np.zeros((0, len(SIGNAL_NAMES)))
     return Extracted(
         _ptr([r.word_idx for r in raws]),
@@ -133,7 +151,6 @@ def extract(comments: Sequence[Comment], space: FeatureSpace, *, explain: bool =
         _cat([r.char_cnt for r in raws], np.uint16),
         sig,
         [r.details for r in raws] if explain else [],
-        [r.tokens for r in raws] if explain else [],
     )
 
 

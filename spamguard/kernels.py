@@ -19,6 +19,48 @@ _S33 = np.uint64(33)
 _S29 = np.uint64(29)
 _ONE = np.uint64(1)
 _SPACE = np.uint32(32)
+_ZERO = np.uint32(48)
+# Code point classes (see `classes`): part of a word (regex \w), and a decimal digit (regex \d).
+WORD, DIGIT = 1, 2
+
+
+def _crc_table() -> np.ndarray:
+    """The byte table of CRC-32 (zlib's polynomial, reflected)."""
+    table = np.empty(256, dtype=np.int64)
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = 0xEDB88320 ^ (c >> 1) if c & 1 else c >> 1
+        table[n] = c
+    return table
+
+
+_CRC = _crc_table()
+
+
+def classes() -> np.ndarray:
+    """Return the class bits of every code point: WORD where regex \\w matches, DIGIT where \\d does."""
+    bits = bytes(c.isalnum() | c.isdecimal() << 1 for c in map(chr, range(0x110000)))
+    table = np.frombuffer(bits, dtype=np.uint8).copy()
+    table[ord("_")] |= WORD
+    return table
+
+
+@njit(cache=True, nogil=True)
+def _crc_code_point(crc: int, cp: int) -> int:
+    """Feed the UTF-8 bytes of one code point to a running (inverted) CRC-32."""
+    if cp < 0x80:
+        return _CRC[(crc ^ cp) & 0xFF] ^ (crc >> 8)
+    if cp < 0x800:
+        head, n = 0xC0 | (cp >> 6), 1
+    elif cp < 0x10000:
+        head, n = 0xE0 | (cp >> 12), 2
+    else:
+        head, n = 0xF0 | (cp >> 18), 3
+    crc = _CRC[(crc ^ head) & 0xFF] ^ (crc >> 8)
+    for k in range(n - 1, -1, -1):
+        crc = _CRC[(crc ^ (0x80 | ((cp >> (6 * k)) & 0x3F))) & 0xFF] ^ (crc >> 8)
+    return crc
 
 
 @njit(cache=True, nogil=True)
@@ -70,46 +112,104 @@ def char_buckets(
 
 
 @njit(cache=True, nogil=True)
-def block_contributions(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray) -> np.ndarray:
+def block_contributions(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray, scale: float) -> np.ndarray:
     """Return each bucket's share of the log-odds: sublinear TF-IDF, L2-normalised, times its weight.
 
-    `table[b]` holds bucket b's idf and its idf times the model's weight.
+    `table[b]` holds bucket b's idf and the model's coefficient; `scale` is the block's weight.
     """
     out = np.empty(len(idx), np.float64)
     squares = 0.0
     for t in range(len(idx)):
-        tf = 1.0 + np.log(np.float64(cnt[t]))
-        value = tf * table[idx[t], 0]
+        value = (1.0 + np.log(np.float64(cnt[t]))) * table[idx[t], 0]
         squares += value * value
-        out[t] = tf * table[idx[t], 1]
+        out[t] = value * (table[idx[t], 1] * scale)
     if squares > 0.0:
         out /= np.sqrt(squares)
     return out
 
 
 @njit(cache=True, nogil=True)
-def block_log_odds(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray) -> float:
+def block_log_odds(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray, scale: float) -> float:
     """Return the sum of `block_contributions`, without building the array."""
     squares = 0.0
     total = 0.0
     for t in range(len(idx)):
-        tf = 1.0 + np.log(np.float64(cnt[t]))
-        value = tf * table[idx[t], 0]
+        value = (1.0 + np.log(np.float64(cnt[t]))) * table[idx[t], 0]
         squares += value * value
-        total += tf * table[idx[t], 1]
+        total += value * (table[idx[t], 1] * scale)
     return total / np.sqrt(squares) if squares > 0.0 else 0.0
 
 
-def weight_table(idf: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Interleave idf and idf × weight per bucket: one cache line per bucket looked up."""
-    return np.ascontiguousarray(np.stack([idf, idf * weights], axis=1), dtype=np.float64)
+@njit(cache=True, nogil=True)
+def word_grams(cps: np.ndarray, table: np.ndarray, mask: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hash word unigrams and bigrams into buckets; return the buckets with where each gram is.
+
+    Words are runs of two or more WORD code points (the regex \\w\\w+). A gram's hash is zlib's
+    CRC-32 of its UTF-8 bytes, a bigram being the two words joined by one space, masked to the
+    bucket count. Grams come unigrams first, each with its start and end in `cps`.
+    """
+    n = len(cps)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    crcs = np.empty(n, np.int64)
+    words = 0
+    i = 0
+    while i < n:
+        if not table[cps[i]] & WORD:
+            i += 1
+            continue
+        j, crc = i, 0xFFFFFFFF
+        while j < n and table[cps[j]] & WORD:
+            crc = _crc_code_point(crc, cps[j])
+            j += 1
+        if j - i >= 2:
+            starts[words], ends[words], crcs[words] = i, j, crc
+            words += 1
+        i = j
+    m = max(2 * words - 1, 0)
+    buckets = np.empty(m, np.int64)
+    spans = np.empty((m, 2), np.int64)
+    for w in range(words):
+        buckets[w] = (crcs[w] ^ 0xFFFFFFFF) & mask
+        spans[w, 0], spans[w, 1] = starts[w], ends[w]
+    for w in range(words - 1):
+        crc = _crc_code_point(crcs[w], 32)
+        for t in range(starts[w + 1], ends[w + 1]):
+            crc = _crc_code_point(crc, cps[t])
+        buckets[words + w] = (crc ^ 0xFFFFFFFF) & mask
+        spans[words + w, 0], spans[words + w, 1] = starts[w], ends[w + 1]
+    return buckets, spans
+
+
+@njit(cache=True, nogil=True)
+def fold_digits(cps: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Return the code points with every decimal digit replaced by 0."""
+    out = cps.copy()
+    for i in range(len(out)):
+        if table[out[i]] & DIGIT:
+            out[i] = _ZERO
+    return out
+
+
+def weight_table(idf: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Interleave idf and coefficient per bucket, as float32: 8 bytes read per bucket looked up.
+
+    Both must already be float32 values (see `spamguard.model`), so that nothing is rounded here.
+    """
+    table = np.ascontiguousarray(np.stack([idf, coef], axis=1), dtype=np.float32)
+    if not (np.array_equal(table[:, 0], idf) and np.array_equal(table[:, 1], coef)):
+        raise ValueError("weight_table takes float32 values only")
+    return table
 
 
 def warm_up() -> None:
     """Load (or compile, the first time) every kernel with the argument types used."""
-    cps = np.frombuffer(" warm up ".encode("utf-32-le"), dtype=np.uint32)
+    cps = np.frombuffer(" warm up 42 ".encode("utf-32-le"), dtype=np.uint32)
+    table = np.zeros(0x110000, dtype=np.uint8)
+    word_grams(fold_digits(cps, table), table, 15)
+    word_grams(cps, table, 15)
     idx, cnt = char_buckets(cps, 3, 5, True, np.uint64(15))
     table = weight_table(np.ones(16), np.ones(16))
-    block_contributions(idx, cnt, table)
-    block_log_odds(idx, cnt, table)
+    block_contributions(idx, cnt, table, 1.0)
+    block_log_odds(idx, cnt, table, 1.0)
     bucket_counts(np.zeros(2, dtype=np.int64))

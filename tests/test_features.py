@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,15 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from spamguard.comment import Comment, parse_record
-from spamguard.features import FeatureSpace, char_counts, extract, idf_from_df, weigh, word_hashes
+from spamguard.features import (
+    FeatureSpace,
+    char_buckets,
+    code_points,
+    extract,
+    idf_from_df,
+    weigh,
+    word_counts,
+)
 from spamguard.signals import SIGNAL_NAMES
 
 SPACE = FeatureSpace(word_bits=12, char_bits=14)
@@ -72,24 +82,64 @@ def test_buckets_are_in_range_and_deterministic():
     assert all(0 <= b < SPACE.n_char for row in first["char"] for b in row)
 
 
-def test_word_hashes_cover_unigrams_and_bigrams():
-    idx, tokens = word_hashes("cheap pills now", SPACE, True)
-    assert len(idx) == 5
-    assert sorted(tokens.values()) == sorted(["cheap", "pills", "now", "cheap pills", "pills now"])
-    assert word_hashes("cheap pills now", SPACE, False)[1] == {}
-    assert len(word_hashes("a b c", SPACE, False)[0]) == 0  # single letters are not words
+def words(text: str, space: FeatureSpace = SPACE):
+    return word_counts(text, code_points(text, space), space)
+
+
+def test_word_counts_cover_unigrams_and_bigrams():
+    idx, cnt, grams = words("cheap, pills now")
+    assert len(idx) == 5 and cnt.sum() == 5
+    shown = sorted(grams.words_of(idx.tolist()).values())
+    assert shown == sorted(["cheap", "pills", "now", "cheap, pills", "pills now"])  # as written
+    assert len(words("a b c")[0]) == 0  # single letters are not words
+    assert grams.words_of([-1]) == {}
+
+
+def reference_word_buckets(text: str, space: FeatureSpace) -> dict[int, int]:
+    """Word unigrams and bigrams of spamguard.kernels, written plainly with re and zlib."""
+    if space.fold_digits:
+        text = re.sub(r"\d", "0", text)
+    found_words = re.findall(r"\w\w+", text)
+    grams = found_words + [f"{a} {b}" for a, b in zip(found_words, found_words[1:], strict=False)]
+    counts: dict[int, int] = {}
+    for gram in grams:
+        bucket = zlib.crc32(gram.encode()) & (space.n_word - 1)
+        counts[bucket] = counts.get(bucket, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("fold", [True, False])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 555-0134 now!!",
+        "naïve café ünïcode_words 𝒳𝒴 ok",
+        "١٢٣ digits ٤٥ and ²³",
+        "a",
+        "",
+        "x_y z9 __ 🙂ab",
+    ],
+)
+def test_word_counts_match_the_plain_definition(text, fold):
+    space = FeatureSpace(fold_digits=fold)
+    idx, cnt, _ = words(text, space)
+    assert dict(zip(idx.tolist(), cnt.tolist(), strict=True)) == reference_word_buckets(text, space)
+
+
+def char_counts(text: str, space: FeatureSpace = SPACE):
+    return char_buckets(code_points(text, space), space)
 
 
 def test_char_counts_count_every_ngram():
     text = "abcdef"
     expected = sum(len(text) - k + 1 for k in range(SPACE.char_min, SPACE.char_max + 1))
-    idx, cnt = char_counts(text, SPACE)
+    idx, cnt = char_counts(text)
     assert cnt.sum() == expected and list(idx) == sorted(set(idx))
-    assert len(char_counts("ab", SPACE)[0]) == 0
-    assert len(char_counts("", SPACE)[0]) == 0
+    assert len(char_counts("ab")[0]) == 0
+    assert len(char_counts("")[0]) == 0
     # Same n-gram, same bucket, wherever it is; a repeated n-gram is counted.
-    assert set(char_counts("xabc", SPACE)[0]) & set(char_counts("abcy", SPACE)[0])
-    assert char_counts("abcabcabc", SPACE)[1].max() == 3
+    assert set(char_counts("xabc")[0]) & set(char_counts("abcy")[0])
+    assert char_counts("abcabcabc")[1].max() == 3
 
 
 def test_extract_does_not_depend_on_the_batch():
@@ -121,7 +171,7 @@ def test_empty_text():
     assert len(ex) == 1
     assert ex.word_ptr.tolist() == [0, 0] and ex.char_ptr.tolist() == [0, 0]
     assert ex.signals.shape == (1, len(SIGNAL_NAMES)) and not ex.signals.any()
-    assert ex.details == [{}] and ex.tokens == [{}]
+    assert ex.details == [{}]
     empty = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, np.ones(SPACE.n_word))
     assert empty.shape == (0,)
 
@@ -191,7 +241,8 @@ def reference_char_buckets(text: str, space: FeatureSpace) -> dict[int, int]:
 def test_char_counts_match_the_plain_definition(text, wb):
     space = FeatureSpace(char_wb=wb)
     idx, cnt = char_counts(text, space)
-    assert dict(zip(idx.tolist(), cnt.tolist(), strict=True)) == reference_char_buckets(text, space)
+    folded = re.sub(r"\d", "0", text) if space.fold_digits else text
+    assert dict(zip(idx.tolist(), cnt.tolist(), strict=True)) == reference_char_buckets(folded, space)
 
 
 def test_word_bounded_ngrams_have_no_space_inside():
