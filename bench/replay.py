@@ -84,7 +84,7 @@ def replay(
     history.clock = lambda: now[0]
     screen_ms: list[float] = []
     if mode == "text-only":
-        screening.screen = lambda store, site, cid, comment, verdict, now=None, model=None: verdict  # type: ignore[assignment]
+        screening.screen = lambda store, site, cid, comment, verdict, *args, **kwargs: verdict  # type: ignore[assignment]
     else:
 
         def timed(*args: Any, **kwargs: Any) -> Any:

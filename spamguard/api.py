@@ -112,7 +112,11 @@ def score_and_store(
     started = g.get("started") or time.perf_counter()
     comment_id = comment.id or uuid.uuid4().hex
     verdict = score_comment(st, comment)
-    verdict = screening.screen(st.store, site, comment_id, comment, verdict, model=st.holder.model)
+    # The history record is written with the comment, in one transaction (Store.insert_comment).
+    history_write: list[Callable[[Callable[..., Any]], object]] = []
+    verdict = screening.screen(st.store, site, comment_id, comment, verdict, model=st.holder.model,
+                               pending=history_write)  # fmt: skip
+    also = history_write[0] if history_write else None
     if adjust is not None:
         verdict = adjust(verdict)
     record = comment.to_record()
@@ -124,12 +128,12 @@ def score_and_store(
     else:
         t = time.perf_counter()
         # The store, or while it is down the spool (spamguard/spool.py); StoreError if neither.
-        fresh = st.spool.insert_comment(site, comment_id, record, verdict)
+        fresh = st.spool.insert_comment(site, comment_id, record, verdict, also=also)
         st.metrics.store_write.observe(time.perf_counter() - t)
         stored = None if fresh else st.store.get_comment(site, comment_id)
         if stored is None:
             if not fresh:  # deleted between the two statements (a purge): store this one
-                st.store.insert_comment(site, comment_id, record, verdict)
+                st.store.insert_comment(site, comment_id, record, verdict, also=also)
             answer = verdict.to_dict() | {"id": comment_id}
         else:
             answer = stored.answer()

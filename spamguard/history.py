@@ -12,11 +12,13 @@ digests here). Everything is per site.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -161,72 +163,98 @@ class Evidence:
 SENDER_REJECTED = "sender_rejected"
 
 
-def _outcome(decision: str, verdict: str | None, text: bool = False) -> str:
-    """Return approve / hold / reject: a moderator's verdict counts over the decision taken."""
-    if verdict == "ham":
-        return APPROVE
-    if verdict == "spam":
-        return REJECT
-    if decision == SENDER_REJECTED:
-        return HOLD if text else REJECT
-    return decision
+def _outcome_sql(text: bool) -> str:
+    """Return, as SQL over `c.verdict` and `{t}.decision`, a comment's outcome: approve / hold / reject.
+
+    A moderator's verdict counts over the decision taken; a sender rejection counts against the
+    sender's keys but only holds for its text (`text`).
+    """
+    sender = HOLD if text else REJECT
+    return (
+        f"CASE WHEN c.verdict = 'ham' THEN '{APPROVE}' WHEN c.verdict = 'spam' THEN '{REJECT}'"
+        f" WHEN {{t}}.decision = '{SENDER_REJECTED}' THEN '{sender}' ELSE {{t}}.decision END"
+    )
+
+
+_NEAR_OUTCOME = _outcome_sql(text=True).format(t="h")
+_KEY_OUTCOME = _outcome_sql(text=False).format(t="k")
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup_sql(with_sketch: bool, n_keys: int) -> str:
+    """Build the one statement `lookup` runs: near-duplicate candidates, then one row per key.
+
+    Rows are (i, simhash, author, c0 … c4): i = -1 for a candidate (c0 = 1 if it counts as
+    rejected); else the key's index with its counts per window (c0 … c2) and approved / rejected.
+    """
+    parts = []
+    if with_sketch:
+        bands_sql = " UNION ".join(
+            f"SELECT id FROM (SELECT id FROM history WHERE site = :site AND band{i} = :b{i}"
+            f" AND at >= :since ORDER BY at DESC LIMIT :nb) AS q{i}"
+            for i in range(BANDS)
+        )
+        parts.append(
+            "SELECT -1 AS i, h.simhash AS simhash, h.author AS author,"
+            f" CASE WHEN {_NEAR_OUTCOME} = '{REJECT}' THEN 1 ELSE 0 END AS c0,"
+            " 0 AS c1, 0 AS c2, 0 AS c3, 0 AS c4"
+            " FROM history h LEFT JOIN comments c ON c.site = h.site AND c.comment_id = h.comment_id"
+            f" WHERE h.id IN ({bands_sql})"
+        )
+    if n_keys:
+        per_key = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {i} AS i, at, decision, comment_id FROM history_keys"
+            f" WHERE site = :site AND kind = :k{i} AND value = :v{i} ORDER BY at DESC LIMIT :nk) AS k{i}"
+            for i in range(n_keys)
+        )
+        windows = ", ".join(f"SUM(CASE WHEN k.at >= :w{w} THEN 1 ELSE 0 END)" for w in range(len(WINDOWS)))
+        parts.append(
+            "SELECT k.i, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), " + windows + ","
+            f" SUM(CASE WHEN {_KEY_OUTCOME} = '{APPROVE}' THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN {_KEY_OUTCOME} = '{REJECT}' THEN 1 ELSE 0 END)"
+            f" FROM ({per_key}) AS k LEFT JOIN comments c ON c.site = :site AND c.comment_id = k.comment_id"
+            " GROUP BY k.i"
+        )
+    return " UNION ALL ".join(parts)
 
 
 def lookup(store: Store, site: str, found: Facts, now: float | None = None) -> Evidence:
-    """Read what the history knows about a comment's sketch and keys (two bounded queries)."""
+    """Read what the history knows about a comment's sketch and keys (one bounded statement).
+
+    The database counts each key's rows per window and outcome; only the near-duplicate
+    candidates (at most BANDS * MAX_BAND_CANDIDATES) come back as rows, for the Hamming distance.
+    """
     now = clock() if now is None else now
-    near_rejected = near_authors = near_total = 0
-    if found.sketch is not None:
-        params: dict[str, object] = {"site": site, "since": now - NEAR_DUP_WINDOW_S, "n": MAX_BAND_CANDIDATES}
-        parts = []
-        for i, band in enumerate(bands(found.sketch)):
-            params[f"b{i}"] = band
-            parts.append(
-                f"SELECT id FROM (SELECT id FROM history WHERE site = :site AND band{i} = :b{i}"
-                f" AND at >= :since ORDER BY at DESC LIMIT :n) AS q{i}"
-            )
-        rows = store.execute(
-            "SELECT h.simhash, h.author, h.decision, c.verdict FROM history h"
-            " LEFT JOIN comments c ON c.site = h.site AND c.comment_id = h.comment_id"
-            f" WHERE h.id IN ({' UNION '.join(parts)})",
-            params,
-        ).fetchall()
-        own = digest("author", found.author) if found.author else None
-        authors = set()
-        for sketch, author, decision, verdict in rows:
-            if hamming(int(sketch), found.sketch) > NEAR_DUP_BITS:
-                continue
-            near_total += 1
-            if _outcome(decision, verdict, text=True) == REJECT:
-                near_rejected += 1
-            if author and author != own:
-                authors.add(author)
-        near_authors = len(authors)
-    keys: list[KeyHistory] = []
+    sketch = found.sketch
+    if sketch is None and not found.keys:
+        return Evidence()
+    params: dict[str, object] = {"site": site}
+    if sketch is not None:
+        params.update(since=now - NEAR_DUP_WINDOW_S, nb=MAX_BAND_CANDIDATES)
+        params.update({f"b{i}": b for i, b in enumerate(bands(sketch))})
     if found.keys:
-        params = {"site": site, "n": MAX_KEY_ROWS}
-        parts = []
+        params["nk"] = MAX_KEY_ROWS
+        params.update({f"w{w}": now - span for w, (_, span) in enumerate(WINDOWS)})
         for i, (kind, value) in enumerate(found.keys):
             params[f"k{i}"], params[f"v{i}"] = kind, digest(kind, value)
-            parts.append(
-                f"SELECT * FROM (SELECT {i} AS i, at, decision, comment_id FROM history_keys"
-                f" WHERE site = :site AND kind = :k{i} AND value = :v{i} ORDER BY at DESC LIMIT :n) AS q{i}"
-            )
-        rows = store.execute(
-            "SELECT k.i, k.at, k.decision, c.verdict FROM (" + " UNION ALL ".join(parts) + ") AS k"
-            " LEFT JOIN comments c ON c.site = :site AND c.comment_id = k.comment_id",
-            params,
-        ).fetchall()
-        per_key: dict[int, list[tuple[float, str]]] = {}
-        for i, at, decision, verdict in rows:
-            per_key.setdefault(int(i), []).append((float(at), _outcome(decision, verdict)))
-        for i, (kind, value) in enumerate(found.keys):
-            seen = per_key.get(i, [])
-            recent = tuple(sum(1 for at, _ in seen if at >= now - span) for _, span in WINDOWS)
-            approved = sum(1 for _, o in seen if o == APPROVE)
-            rejected = sum(1 for _, o in seen if o == REJECT)
-            keys.append(KeyHistory(kind, value, recent, approved, rejected))
-    return Evidence(near_rejected, near_authors, near_total, tuple(keys))
+    rows = store.execute(_lookup_sql(sketch is not None, len(found.keys)), params).fetchall()
+    near_rejected = near_total = 0
+    own = digest("author", found.author) if found.author else None
+    authors = set()
+    counts: dict[int, tuple[int, ...]] = {}
+    for i, simhash_, author, *c in rows:
+        if i >= 0:
+            counts[int(i)] = tuple(int(x or 0) for x in c)
+        elif sketch is not None and hamming(int(simhash_), sketch) <= NEAR_DUP_BITS:
+            near_total += 1
+            near_rejected += int(c[0])
+            if author and author != own:
+                authors.add(author)
+    keys = []
+    for i, (kind, value) in enumerate(found.keys):
+        *recent, approved, rejected = counts.get(i, (0,) * (len(WINDOWS) + 2))
+        keys.append(KeyHistory(kind, value, tuple(recent), approved, rejected))
+    return Evidence(near_rejected, len(authors), near_total, tuple(keys))
 
 
 def record(store: Store, site: str, comment_id: str, found: Facts, decision: str,
@@ -235,32 +263,36 @@ def record(store: Store, site: str, comment_id: str, found: Facts, decision: str
 
     A comment already there (the same site and id posted again) is left as it is: return False.
     """
+    with store.transaction() as run:
+        return write(run, site, comment_id, found, decision, now)
+
+
+def write(run: Callable[..., Any], site: str, comment_id: str, found: Facts, decision: str,
+          now: float | None = None) -> bool:  # fmt: skip
+    """Do `record` with `run` of the caller's `Store.transaction` (two statements); return whether added."""
     now = clock() if now is None else now
     sketch = found.sketch
     split = bands(sketch) if sketch is not None else [None] * BANDS
-    with store.transaction() as run:
-        added = run(
-            store.sql(
-                "INSERT INTO history (site, comment_id, at, author, simhash, band0, band1, band2, band3,"
-                " decision) VALUES (:site, :cid, :at, :author, :simhash, :b0, :b1, :b2, :b3, :decision)"
-                " ON CONFLICT (site, comment_id) DO NOTHING"
-            ),
-            {
-                "site": site, "cid": comment_id, "at": now, "decision": decision,
-                "author": digest("author", found.author) if found.author else None,
-                "simhash": _signed(sketch) if sketch is not None else None,
-                **{f"b{i}": b for i, b in enumerate(split)},
-            },
-        ).rowcount == 1  # fmt: skip
-        for kind, value in found.keys if added else ():
-            run(
-                store.sql(
-                    "INSERT INTO history_keys (site, kind, value, at, comment_id, decision)"
-                    " VALUES (:site, :kind, :value, :at, :cid, :decision)"
-                ),
-                {"site": site, "kind": kind, "value": digest(kind, value), "at": now, "cid": comment_id,
-                 "decision": decision},
-            )  # fmt: skip
+    added = run(
+        "INSERT INTO history (site, comment_id, at, author, simhash, band0, band1, band2, band3, decision)"
+        " VALUES (:site, :cid, :at, :author, :simhash, :b0, :b1, :b2, :b3, :decision)"
+        " ON CONFLICT (site, comment_id) DO NOTHING",
+        {
+            "site": site, "cid": comment_id, "at": now, "decision": decision,
+            "author": digest("author", found.author) if found.author else None,
+            "simhash": _signed(sketch) if sketch is not None else None,
+            **{f"b{i}": b for i, b in enumerate(split)},
+        },
+    ).rowcount == 1  # fmt: skip
+    if added and found.keys:
+        params: dict[str, object] = {"site": site, "at": now, "cid": comment_id, "decision": decision}
+        for i, (kind, value) in enumerate(found.keys):
+            params[f"k{i}"], params[f"v{i}"] = kind, digest(kind, value)
+        run(
+            "INSERT INTO history_keys (site, kind, value, at, comment_id, decision) VALUES "
+            + ", ".join(f"(:site, :k{i}, :v{i}, :at, :cid, :decision)" for i in range(len(found.keys))),
+            params,
+        )
     return added
 
 

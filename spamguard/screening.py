@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from spamguard import history, site_policy
@@ -36,8 +37,12 @@ _TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
 
 
 def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
-           now: float | None = None, model: Any = None) -> Verdict:  # fmt: skip
+           now: float | None = None, model: Any = None, *,
+           pending: list[Callable[[Callable[..., Any]], object]] | None = None) -> Verdict:  # fmt: skip
     """Apply the site's lists, policy and history rules to the model's verdict; record the comment.
+
+    With `pending`, the record is not written here: its writer is appended there, for the caller to
+    run in the transaction that stores the comment (Store.insert_comment's `also`).
 
     When `model` (the one that gave the verdict) has a second stage, the score becomes the stage's
     combination of the text score and the history evidence (spamguard/evidence.py).
@@ -78,11 +83,14 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
     if policy.mode == "shadow":
         reasons.append(Reason(SHADOW, 0.0, _SHADOW_TEXT + decision))
         answered = APPROVE
-    try:
-        kept = history.SENDER_REJECTED if sender_rejected else decision
-        history.record(store, site, comment_id, found, kept, now)
-    except StoreError as exc:
-        log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
+    kept = history.SENDER_REJECTED if sender_rejected else decision
+    if pending is not None:
+        pending.append(lambda run: history.write(run, site, comment_id, found, kept, now))
+    else:
+        try:
+            history.record(store, site, comment_id, found, kept, now)
+        except StoreError as exc:
+            log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
     return Verdict(answered, verdict.score, reasons, verdict.model_version, verdict.id, thresholds)
 
 

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,16 @@ class Spool:
         """Return the answer given for (site, id) if it waits in this worker's spool."""
         return self._pending.get((site, comment_id)) if self._pending else None
 
-    def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict) -> bool:
-        """Store a scored comment, or spool it while the store is down; False if it was stored before."""
+    def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict,
+                       also: Callable[[Callable[..., Any]], object] | None = None) -> bool:  # fmt: skip
+        """Store a scored comment, or spool it while the store is down; False if it was stored before.
+
+        `also` goes with the comment into the store's transaction (Store.insert_comment); a spooled
+        comment is stored without it.
+        """
         if time.monotonic() >= self._down_until:
             try:
-                return self.store.insert_comment(site, comment_id, record, verdict)
+                return self.store.insert_comment(site, comment_id, record, verdict, also=also)
             except (SpoolError, StoreValueError):  # a value the store cannot hold is no outage: 400
                 raise
             except StoreError as exc:

@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,6 +163,13 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).
 MIGRATION_LOCK = 0x5347
+
+
+_INSERT_COMMENT = (
+    "INSERT INTO comments (site, comment_id, record, score, decision, status, reasons, model_version,"
+    " thresholds, created_at) VALUES (:site, :comment_id, :record, :score, :decision, :status, :reasons,"
+    " :model_version, :thresholds, :created_at) ON CONFLICT (site, comment_id) DO NOTHING"
+)
 
 
 class StoreError(Exception):
@@ -334,10 +341,14 @@ class Store:
         try:
             return self._busy_retry(self.connection(), self.sql(text), params or {})
         except self._errors as exc:
-            self._drop_broken()
-            if any(c.__name__ == "DataError" for c in type(exc).__mro__):  # DB-API: the value, not the server
-                raise StoreValueError(f"the database cannot hold a value: {exc}") from exc
-            raise StoreError(f"database error: {exc}") from exc
+            raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> StoreError:
+        """Return the StoreError a driver error means, forgetting a connection that died."""
+        self._drop_broken()
+        if any(c.__name__ == "DataError" for c in type(exc).__mro__):  # DB-API: the value, not the server
+            return StoreValueError(f"the database cannot hold a value: {exc}")
+        return StoreError(f"database error: {exc}")
 
     def _drop_broken(self) -> None:
         """Forget this thread's connection if it died (a restarted server), so the next use reconnects."""
@@ -367,8 +378,7 @@ class Store:
             with self._transaction() as run:
                 yield run
         except self._errors as exc:
-            self._drop_broken()
-            raise StoreError(f"database error: {exc}") from exc
+            raise self._error(exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -382,10 +392,11 @@ class Store:
         self._busy_retry(conn, "BEGIN IMMEDIATE", {})
         try:
             yield lambda text, params=None: conn.execute(text, params or {})
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT too: the next request must not find it open
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -435,31 +446,34 @@ class Store:
     # -- comments --------------------------------------------------------------------------
 
     def insert_comment(self, site: str, comment_id: str, record: Mapping[str, Any], verdict: Verdict,
-                       created_at: str | None = None) -> bool:  # fmt: skip
+                       created_at: str | None = None,
+                       also: Callable[[Callable[..., Any]], object] | None = None) -> bool:  # fmt: skip
         """Store a scored comment; return False (and store nothing) if (site, id) is already there.
 
-        `created_at` is when it was scored, if not now (a comment written from the spool).
+        `created_at` is when it was scored, if not now (a comment written from the spool). `also`,
+        if given, writes more of what the comment brings (its history) in the same transaction, and
+        only when the comment is new: it gets `run`, as `transaction()` yields it.
         """
         thresholds = verdict.thresholds.to_dict() if verdict.thresholds else None
-        cursor = self.execute(
-            "INSERT INTO comments (site, comment_id, record, score, decision, status, reasons,"
-            " model_version, thresholds, created_at) VALUES (:site, :comment_id, :record, :score,"
-            " :decision, :status, :reasons, :model_version, :thresholds, :created_at)"
-            " ON CONFLICT (site, comment_id) DO NOTHING",
-            {
-                "site": site,
-                "comment_id": comment_id,
-                "record": json.dumps(record, ensure_ascii=False),
-                "score": round(verdict.score, 6),
-                "decision": verdict.decision,
-                "status": STATUS[verdict.decision],
-                "reasons": json.dumps([r.to_dict() for r in verdict.reasons], ensure_ascii=False),
-                "model_version": verdict.model_version,
-                "thresholds": json.dumps(thresholds) if thresholds else None,
-                "created_at": created_at or utcnow(),
-            },
-        )
-        return bool(cursor.rowcount == 1)
+        params = {
+            "site": site,
+            "comment_id": comment_id,
+            "record": json.dumps(record, ensure_ascii=False),
+            "score": round(verdict.score, 6),
+            "decision": verdict.decision,
+            "status": STATUS[verdict.decision],
+            "reasons": json.dumps([r.to_dict() for r in verdict.reasons], ensure_ascii=False),
+            "model_version": verdict.model_version,
+            "thresholds": json.dumps(thresholds) if thresholds else None,
+            "created_at": created_at or utcnow(),
+        }
+        if also is None:
+            return bool(self.execute(_INSERT_COMMENT, params).rowcount == 1)
+        with self.transaction() as run:
+            fresh = bool(run(_INSERT_COMMENT, params).rowcount == 1)
+            if fresh:
+                also(run)
+        return fresh
 
     def get_comment(self, site: str, comment_id: str) -> StoredComment | None:
         """Return the stored comment (site, id), or None."""

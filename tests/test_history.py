@@ -256,7 +256,7 @@ def test_history_queries_are_indexed(store) -> None:  # type: ignore[no-untyped-
         history.lookup(store, "blog", found, 0.0)
     finally:
         del store.execute
-    assert len(plans) == 2
+    assert len(plans) == 1  # near-duplicates and keys in one statement
     for plan in plans:
         assert "SCAN history" not in plan.replace("SCAN history_keys", "") and "SCAN history_keys" not in plan
         assert "USING INDEX" in plan
@@ -282,3 +282,42 @@ def test_a_store_error_leaves_the_verdict_and_skips_the_store_for_a_while(store,
     monkeypatch.setattr(screening, "STORE_RETRY_S", 0.0)
     monkeypatch.setattr(screening, "_down_until", {})
     assert screening.screen(store, "blog", "c3", comment, verdict) is verdict and len(calls) == 2
+
+
+def test_a_comment_and_its_history_are_one_transaction(client, auth, store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    from spamguard.store import StoreError
+
+    transactions, writes = [], []
+    execute, transaction = store.execute, store.transaction
+
+    def counted_execute(text, params=None):  # type: ignore[no-untyped-def]
+        if not text.lstrip().upper().startswith("SELECT"):
+            writes.append(text)
+        return execute(text, params)
+
+    @contextmanager
+    def counted_transaction():  # type: ignore[no-untyped-def]
+        with transaction() as run:
+            transactions.append(run)
+            yield run
+
+    monkeypatch.setattr(store, "execute", counted_execute)
+    monkeypatch.setattr(store, "transaction", counted_transaction)
+    post(client, auth, id="c1", content=CAMPAIGN, author_ip="192.0.2.7")
+    assert len(transactions) == 1 and writes == []
+    assert store.execute("SELECT COUNT(*) FROM history WHERE comment_id = 'c1'").fetchone()[0] == 1
+    assert store.execute("SELECT COUNT(*) FROM history_keys WHERE comment_id = 'c1'").fetchone()[0] == 1
+    post(client, auth, id="c1", content=CAMPAIGN, author_ip="192.0.2.7")  # idempotent: nothing added
+    assert store.execute("SELECT COUNT(*) FROM history_keys WHERE comment_id = 'c1'").fetchone()[0] == 1
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise StoreError("database error: disk I/O error")
+
+    # A history write that fails takes the comment with it (to the spool), never half of it.
+    monkeypatch.setattr(history, "write", broken)
+    post(client, auth, id="c2", content=CAMPAIGN + " again", author_ip="192.0.2.7")
+    assert store.count_comments("blog") == 1
+    assert store.execute("SELECT COUNT(*) FROM history WHERE comment_id = 'c2'").fetchone()[0] == 0
+    assert client.application.extensions["spamguard"].spool.pending_answer("blog", "c2") is not None
