@@ -137,6 +137,7 @@ def test_campaign_errors(client, store, mod, auth, campaign) -> None:  # type: i
         == 403
     )
     assert client.get("/moderation/campaigns?limit=0", headers=mod).status_code == 400
+    assert client.get("/moderation/campaigns?site=a%00b", headers=mod).status_code in (200, 400)
 
 
 # -- the web UI --------------------------------------------------------------------------------------
