@@ -71,29 +71,32 @@ class Extracted:
         return len(self.signals)
 
 
-def char_buckets(cps: np.ndarray, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray]:
-    """Return the character n-gram buckets of the code points, sorted, with how often each occurs."""
-    return kernels.char_buckets(
-        cps, space.char_min, space.char_max, space.char_wb, np.uint64(space.n_char - 1)
-    )
-
-
 @functools.cache
 def _classes() -> np.ndarray:
     return kernels.classes()
 
 
-def code_points(text: str, space: FeatureSpace) -> np.ndarray:
-    """Return the text as code points, decimal digits folded to 0 if the space says so."""
+def text_buckets(
+    text: str, space: FeatureSpace
+) -> tuple[np.ndarray, np.ndarray, Grams, np.ndarray, np.ndarray]:
+    """Return the word and character n-gram buckets of a text, each sorted with counts.
+
+    Words are unigrams and bigrams of regex `\\w\\w+` words, hashed with CRC-32; character n-grams are
+    hashed with a 64-bit polynomial hash (spamguard/kernels.py). Digits are folded to 0 first when
+    the space says so.
+    """
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    return kernels.fold_digits(cps, _classes()) if space.fold_digits else cps
-
-
-def word_counts(text: str, cps: np.ndarray, space: FeatureSpace) -> tuple[np.ndarray, np.ndarray, Grams]:
-    """Return the word unigram and bigram buckets of the text (as `cps`), sorted, with counts."""
-    buckets, spans = kernels.word_grams(cps, _classes(), space.n_word - 1)
-    idx, cnt = kernels.bucket_counts(buckets)
-    return idx, cnt, Grams(text, buckets, spans)
+    word_idx, word_cnt, grams, spans, char_idx, char_cnt = kernels.text_buckets(
+        cps,
+        _classes(),
+        space.fold_digits,
+        space.n_word - 1,
+        space.char_min,
+        space.char_max,
+        space.char_wb,
+        space.n_char - 1,
+    )
+    return word_idx, word_cnt, Grams(text, grams, spans), char_idx, char_cnt
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +134,7 @@ def extract_one(comment: Comment, space: FeatureSpace) -> Raw:
     text = normalize(comment.content)
     lowered = text.text.lower()
     sig, details = signals(comment, text, lowered)
-    padded = " " + lowered + " "
-    cps = code_points(padded, space)
-    word_idx, word_cnt, grams = word_counts(padded, cps, space)
-    char_idx, char_cnt = char_buckets(cps, space)
+    word_idx, word_cnt, grams, char_idx, char_cnt = text_buckets(" " + lowered + " ", space)
     return Raw(word_idx, word_cnt, char_idx, char_cnt, sig, details, grams)
 
 

@@ -85,11 +85,16 @@ class Model:
         """Score one comment and explain the score."""
         comment = record if isinstance(record, Comment) else parse_record(record)
         raw = extract_one(comment, self.space)
-        space = self.space
-        word_contrib = kernels.block_contributions(
-            raw.word_idx, raw.word_cnt, self._word_table, space.word_weight
+        word_contrib, style = kernels.score_blocks(
+            raw.word_idx,
+            raw.word_cnt,
+            self._word_table,
+            self.space.word_weight,
+            raw.char_idx,
+            raw.char_cnt,
+            self._char_table,
+            self.space.char_weight,
         )
-        style = kernels.block_log_odds(raw.char_idx, raw.char_cnt, self._char_table, space.char_weight)
         fired = np.flatnonzero(raw.signals)
         sig_contrib = list(
             zip(fired.tolist(), (raw.signals[fired] * self.w_sig[fired]).tolist(), strict=True)

@@ -18,12 +18,10 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from spamguard.comment import Comment, parse_record
 from spamguard.features import (
     FeatureSpace,
-    char_buckets,
-    code_points,
     extract,
     idf_from_df,
+    text_buckets,
     weigh,
-    word_counts,
 )
 from spamguard.signals import SIGNAL_NAMES
 
@@ -83,7 +81,8 @@ def test_buckets_are_in_range_and_deterministic():
 
 
 def words(text: str, space: FeatureSpace = SPACE):
-    return word_counts(text, code_points(text, space), space)
+    word_idx, word_cnt, grams, _, _ = text_buckets(text, space)
+    return word_idx, word_cnt, grams
 
 
 def test_word_counts_cover_unigrams_and_bigrams():
@@ -127,7 +126,8 @@ def test_word_counts_match_the_plain_definition(text, fold):
 
 
 def char_counts(text: str, space: FeatureSpace = SPACE):
-    return char_buckets(code_points(text, space), space)
+    _, _, _, char_idx, char_cnt = text_buckets(text, space)
+    return char_idx, char_cnt
 
 
 def test_char_counts_count_every_ngram():
