@@ -132,3 +132,21 @@ def test_score_answers_the_combined_score(client, auth, trained_registry) -> Non
     x, _ = features(history.Evidence(), history.facts(comment), st.domains)
     expected = 1 / (1 + math.exp(-st.log_odds(text_logit(model.score(comment).score), x)))
     assert body["score"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_version_saved_without_a_stage_loads_and_screens_on_its_text(registry_dir, store) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from spamguard import registry
+
+    version = registry.resolve(registry_dir)
+    manifest = json.loads((version / registry.MANIFEST).read_text(encoding="utf-8"))
+    del manifest["stage"], manifest["metrics"]["stage"]  # as versions trained before the stage are
+    (version / registry.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    model = load_model(registry_dir)
+    assert stage_of(model) is None
+    comment = parse_record({"content": "Hot singles in your area http://bit.ly/x9z click here"})
+    verdict = model.score(comment)
+    out = screening.screen(store, "blog", "old-1", comment, verdict, model=model)
+    assert (out.score, out.thresholds) == (verdict.score, verdict.thresholds)
+    assert not any(r.signal.startswith("learned:") for r in out.reasons)
