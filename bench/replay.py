@@ -11,8 +11,9 @@ queue would be worked; approved and rejected comments are not revisited. Two pas
 same model: history signals off (screening replaced by the model's verdict) and on; then a shadow-mode
 pass, which must answer approve to every comment while recording the decision it would have taken.
 
-Prints, per pass: spam approved, comments held, ham rejected (of the automatic decisions), and the
-in-process /score time per request (p50/p99, ms). The data are read in place, never copied.
+Prints, per pass: spam approved, comments held, ham rejected (of the automatic decisions), the
+history reasons that fired (rules, and the second stage's `learned:*`), and the in-process /score
+time per request (p50/p99, ms). The data are read in place, never copied.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def replay(
             if "shadow_decision" in body:
                 shadow[body["shadow_decision"]] += 1
             for reason in body["reasons"]:
-                if reason["signal"].split(":")[0] in ("history", "velocity", "reputation"):
+                if reason["signal"].split(":")[0] in ("history", "velocity", "reputation", "learned"):
                     fired[reason["signal"]] += 1
             found = moderation_store.get_by_id(st.store, site, body["id"])
             if found is not None and found.status == "held":  # an id seen before answers as stored
