@@ -48,10 +48,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     `background=False` (tests) starts no background thread: no model reloader, no WAL checkpointer,
     no spool drainer.
     """
+    from spamguard import moderate_lists  # noqa: F401 (adds the Lists pages to the moderate blueprint)
     from spamguard.akismet import bp as akismet_bp
     from spamguard.api import bp
     from spamguard.moderate import bp as moderate_bp
-    from spamguard.moderate_lists import bp as lists_bp
     from spamguard.moderation_api import bp as moderation_bp
 
     settings = load_settings() if settings is None else settings
@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.register_blueprint(akismet_bp)
     app.register_blueprint(moderation_bp)
     app.register_blueprint(moderate_bp)
-    app.register_blueprint(lists_bp)
     _instrument(app, metrics)
     _shed(app, settings.max_queued)
     return app

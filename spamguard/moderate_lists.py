@@ -1,7 +1,8 @@
 """Allow and deny lists in the moderation web UI (/moderate/lists): view, add and remove a site's entries.
 
 The same functions as `spamguard lists` (spamguard/lists.py): every change bumps the config version,
-so each worker picks it up within site_policy.CONFIG_CHECK_S, without a restart. The pages share the
+so each worker picks it up within site_policy.CONFIG_CHECK_S, without a restart. The routes are added
+to the moderation blueprint (create_app imports this module before registering it), so they share the
 queue's guard (login, CSRF on every POST), its security headers and its error pages.
 """
 
@@ -10,20 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from spamguard import lists
 from spamguard import moderation_store as ms
 from spamguard.keys import check_site
-from spamguard.moderate import BadInput, CsrfFailure, _bad_input, _csrf_failure, _guard
+from spamguard.moderate import BadInput, bp
 
 log = logging.getLogger(__name__)
-
-bp = Blueprint("moderate_lists", __name__, url_prefix="/moderate/lists")
-bp.before_request(_guard)
-bp.register_error_handler(CsrfFailure, _csrf_failure)
-bp.register_error_handler(BadInput, _bad_input)
 
 KIND_CHOICES = [f"{action}-{kind}" for action in lists.ACTIONS for kind in lists.KINDS]
 # Sites offered in the chooser: those with held or decided comments, and those with list entries.
@@ -51,8 +47,8 @@ def _site(value: str | None) -> str:
         raise BadInput(sentence(str(exc))) from None
 
 
-@bp.get("/")
-def page() -> str:
+@bp.get("/lists/")
+def lists_page() -> str:
     """A site's allow and deny entries, with forms to add and remove them."""
     return _render(request.args.get("site", "").strip()[:300])
 
@@ -83,8 +79,8 @@ def _form() -> tuple[str, str, str]:
     )
 
 
-@bp.post("/add")
-def add() -> Any:
+@bp.post("/lists/add")
+def lists_add() -> Any:
     """Add an entry to a site's list; an entry that cannot be used is shown with the reason why."""
     site, kind, value = _form()
     try:
@@ -94,11 +90,11 @@ def add() -> Any:
         return _render(site, sentence(str(exc)), kind, value, 400)
     log.info("moderator %s added %s-%s entry to site %s", g.moderator, entry.action, entry.kind, site)
     flash(f"Added {entry.action}-{entry.kind} “{entry.value}” to {site}.", "info")
-    return redirect(url_for("moderate_lists.page", site=site))
+    return redirect(url_for("moderate.lists_page", site=site))
 
 
-@bp.post("/remove")
-def remove() -> BaseResponse:
+@bp.post("/lists/remove")
+def lists_remove() -> BaseResponse:
     """Remove an entry from a site's list."""
     site, kind, value = _form()
     try:
@@ -110,4 +106,4 @@ def remove() -> BaseResponse:
         flash(f"Removed {kind} “{value}” from {site}.", "info")
     else:
         flash(f"{site} has no {kind} entry “{value}”: someone may have removed it already.", "warning")
-    return redirect(url_for("moderate_lists.page", site=site))
+    return redirect(url_for("moderate.lists_page", site=site))
