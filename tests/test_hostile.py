@@ -65,6 +65,7 @@ FIELDS = [
     "time_on_page_ms",
     "label",
     "verdict",
+    "members",
     "honeypot",
 ]
 RAW_BODIES = [
@@ -87,7 +88,7 @@ RAW_BODIES = [
 def corpus(pk: int) -> list[dict]:
     """Every request of the corpus: method, path, JSON or raw body, headers (without credentials)."""
     requests: list[dict] = []
-    json_posts = ["/score", "/feedback", f"/moderation/{pk}"]
+    json_posts = ["/score", "/feedback", f"/moderation/{pk}", f"/moderation/campaigns/{pk}"]
     for path in json_posts:
         for field in FIELDS:
             for value in [*STRINGS, *NUMBERS, None, [], {}, True]:
@@ -101,6 +102,7 @@ def corpus(pk: int) -> list[dict]:
         requests.append({"method": "GET", "path": f"/comments/{q}"})
         requests.append({"method": "GET", "path": "/comments/" + quote(raw, safe="/.\\%")})
         requests.append({"method": "GET", "path": f"/moderation/queue?site={q}&cursor={q}&limit={q}"})
+        requests.append({"method": "GET", "path": f"/moderation/campaigns?site={q}&limit={q}"})
         requests.append({"method": "GET", "path": f"/{q}"})
         for path in ("/comment-check", "/submit-spam", "/submit-ham", "/verify-key"):
             for field in ("blog", "comment_content", "user_ip", "comment_author_email", "comment_date_gmt"):
@@ -113,6 +115,8 @@ def corpus(pk: int) -> list[dict]:
     for n in (10**6, -1, 0, 2**64):
         requests.append({"method": "GET", "path": f"/moderation/queue?limit={n}"})
         requests.append({"method": "POST", "path": f"/moderation/{n}", "json": {"verdict": "spam"}})
+        requests.append({"method": "POST", "path": f"/moderation/campaigns/{n}", "json": {"verdict": "spam"}})
+        requests.append({"method": "GET", "path": f"/moderation/campaigns?limit={n}"})
     return requests
 
 
