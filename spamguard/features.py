@@ -7,7 +7,7 @@ One code path for training and scoring: `extract` turns comments into raw counts
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -101,19 +101,11 @@ def text_buckets(
 
 @dataclass(frozen=True, slots=True)
 class Grams:
-    """The word grams of a text in order, to show which words a bucket stands for."""
+    """The word grams of a text in order: each one's bucket and span, to show which words a bucket is."""
 
     text: str
     buckets: np.ndarray
     spans: np.ndarray
-
-    def words_of(self, buckets: Iterable[int]) -> dict[int, str]:
-        """Return the first gram of the text hashed to each bucket, as written (digits unfolded)."""
-        wanted, first = set(buckets), {}
-        for pos, bucket in enumerate(self.buckets.tolist()):
-            if bucket in wanted and bucket not in first:
-                first[bucket] = pos
-        return {bucket: self.text[slice(*self.spans[pos].tolist())] for bucket, pos in first.items()}
 
 
 @dataclass(frozen=True, slots=True)

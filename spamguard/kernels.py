@@ -226,11 +226,39 @@ def score_blocks(
     char_cnt: np.ndarray,
     char_table: np.ndarray,
     char_scale: float,
-) -> tuple[np.ndarray, float]:
-    """Return each word bucket's share of the log-odds, and the character block's total."""
+    grams: np.ndarray,
+    spans: np.ndarray,
+    most: int,
+    least: int,
+    min_weight: float,
+) -> tuple[float, float, np.ndarray]:
+    """Weigh both n-gram blocks; pick the words that explain the score.
+
+    Returns the word block's log-odds, the character block's, and one row per picked word bucket
+    (weight, start, end of its first gram in the text): the `most` largest and `least` smallest
+    contributions whose size reaches `min_weight`.
+    """
+    contributions = block_contributions(word_idx, word_cnt, word_table, word_scale)
+    order = np.argsort(contributions)
+    n = len(order)
+    picks = np.empty((min(n, most + least), 3), np.float64)
+    k = 0
+    for r in range(n):
+        if r >= least and r < n - most:
+            continue
+        t = order[r]
+        weight = contributions[t]
+        if abs(weight) < min_weight:
+            continue
+        first = 0
+        while grams[first] != word_idx[t]:
+            first += 1
+        picks[k, 0], picks[k, 1], picks[k, 2] = weight, spans[first, 0], spans[first, 1]
+        k += 1
     return (
-        block_contributions(word_idx, word_cnt, word_table, word_scale),
+        contributions.sum(),
         block_log_odds(char_idx, char_cnt, char_table, char_scale),
+        picks[:k],
     )
 
 
@@ -248,8 +276,8 @@ def weight_table(idf: np.ndarray, coef: np.ndarray) -> np.ndarray:
 def warm_up() -> None:
     """Load (or compile, the first time) every kernel with the argument types used."""
     cps = np.frombuffer(" warm up 42 ".encode("utf-32-le"), dtype=np.uint32)
-    word_idx, word_cnt, _, _, char_idx, char_cnt = text_buckets(
+    word_idx, word_cnt, grams, spans, char_idx, char_cnt = text_buckets(
         cps, np.zeros(0x110000, dtype=np.uint8), True, 15, 3, 5, True, 15
     )
     table = weight_table(np.ones(16), np.ones(16))
-    score_blocks(word_idx, word_cnt, table, 1.0, char_idx, char_cnt, table, 1.0)
+    score_blocks(word_idx, word_cnt, table, 1.0, char_idx, char_cnt, table, 1.0, grams, spans, 6, 3, 0.05)

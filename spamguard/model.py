@@ -22,7 +22,7 @@ ARTIFACT_FORMAT = 1
 MAX_SPAM_REASONS = 6
 MAX_HAM_REASONS = 3
 MIN_REASON_WEIGHT = 0.05
-# Reasons are gathered as (weight, signal index, word bucket); these two indices are not signals.
+# Reasons are gathered by kind: a signal's index, or one of these two.
 _WORDS, _STYLE = -1, -2
 
 
@@ -85,7 +85,8 @@ class Model:
         """Score one comment and explain the score."""
         comment = record if isinstance(record, Comment) else parse_record(record)
         raw = extract_one(comment, self.space)
-        word_contrib, style = kernels.score_blocks(
+        grams = raw.grams
+        words, style, picks = kernels.score_blocks(
             raw.word_idx,
             raw.word_cnt,
             self._word_table,
@@ -94,17 +95,20 @@ class Model:
             raw.char_cnt,
             self._char_table,
             self.space.char_weight,
+            grams.buckets,
+            grams.spans,
+            MAX_SPAM_REASONS,
+            MAX_HAM_REASONS,
+            MIN_REASON_WEIGHT,
         )
         fired = np.flatnonzero(raw.signals)
-        sig_contrib = list(
-            zip(fired.tolist(), (raw.signals[fired] * self.w_sig[fired]).tolist(), strict=True)
-        )
-        log_odds = float(word_contrib.sum()) + style + math.fsum(w for _, w in sig_contrib) + self.intercept
+        signals = list(zip(fired.tolist(), (raw.signals[fired] * self.w_sig[fired]).tolist(), strict=True))
+        log_odds = words + style + math.fsum(w for _, w in signals) + self.intercept
         a, b = self.calibration
         score = _expit(a * log_odds + b)
         hits = rule_hits(comment)
         decision = REJECT if hits else decide(score, self.thresholds)
-        reasons = hits + self._reasons(raw, sig_contrib, word_contrib, style)
+        reasons = hits + _reasons(raw, signals, picks.tolist(), style)
         return Verdict(decision, score, reasons, self.version, comment.id, self.thresholds)
 
     def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
@@ -120,27 +124,6 @@ class Model:
             + ex.signals @ self.w_sig
             + self.intercept
         )
-
-    def _reasons(
-        self, raw: Raw, sig_contrib: list[tuple[int, float]], word_contrib: np.ndarray, style: float
-    ) -> list[Reason]:
-        """Return the strongest evidence each way: signals, words and the character style."""
-        found = [(w, i, None) for i, w in sig_contrib if abs(w) >= MIN_REASON_WEIGHT]
-        order = np.argsort(word_contrib)
-        if len(order) > MAX_HAM_REASONS + MAX_SPAM_REASONS:
-            order = np.concatenate((order[:MAX_HAM_REASONS], order[-MAX_SPAM_REASONS:]))
-        weights, buckets = word_contrib[order].tolist(), raw.word_idx[order].tolist()
-        found += [
-            (w, _WORDS, b) for w, b in zip(weights, buckets, strict=True) if abs(w) >= MIN_REASON_WEIGHT
-        ]
-        if abs(style) >= MIN_REASON_WEIGHT:
-            found.append((style, _STYLE, None))
-        found.sort(key=lambda f: -f[0])
-        chosen = [f for f in found[:MAX_SPAM_REASONS] if f[0] > 0] + [
-            f for f in found[-MAX_HAM_REASONS:] if f[0] < 0
-        ]
-        words = raw.grams.words_of(bucket for _, signal, bucket in chosen if signal == _WORDS)
-        return [_reason(raw, words, *f) for f in chosen]
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -158,12 +141,28 @@ class Model:
         }
 
 
-def _reason(raw: Raw, words: dict[int, str], weight: float, signal: int, bucket: int | None) -> Reason:
-    if signal == _WORDS:
-        return Reason("text:words", weight, words.get(bucket, ""))  # type: ignore[arg-type]
-    if signal == _STYLE:
+def _reasons(
+    raw: Raw, signals: list[tuple[int, float]], words: list[list[float]], style: float
+) -> list[Reason]:
+    """Return the strongest evidence each way: signals, the picked words and the character style."""
+    # (-weight, kind, span): sorting puts the strongest spam evidence first and ham evidence last.
+    found = [(-w, i, None) for i, w in signals if abs(w) >= MIN_REASON_WEIGHT]
+    found += [(-w, _WORDS, (int(start), int(end))) for w, start, end in words]
+    if abs(style) >= MIN_REASON_WEIGHT:
+        found.append((-style, _STYLE, None))
+    found.sort()
+    chosen = [f for f in found[:MAX_SPAM_REASONS] if f[0] < 0] + [
+        f for f in found[-MAX_HAM_REASONS:] if f[0] > 0
+    ]
+    return [_reason(raw, -negated, kind, span) for negated, kind, span in chosen]
+
+
+def _reason(raw: Raw, weight: float, kind: int, span: tuple[int, int] | None) -> Reason:
+    if kind == _WORDS:
+        return Reason("text:words", weight, raw.grams.text[span[0] : span[1]])  # type: ignore[index]
+    if kind == _STYLE:
         return Reason("text:style", weight, "spelling and character patterns")
-    name = SIGNAL_NAMES[signal]
+    name = SIGNAL_NAMES[kind]
     return Reason(name, weight, raw.details.get(name) or SIGNAL_HELP[name])
 
 

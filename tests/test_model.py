@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from spamguard import registry
 from spamguard.comment import Comment, parse_record
-from spamguard.features import extract
+from spamguard.features import FeatureSpace, extract, text_buckets, weigh
 from spamguard.model import MAX_HAM_REASONS, MAX_SPAM_REASONS, Model, load_model
 from spamguard.policy import DECISIONS, REJECT, decide
 from spamguard.signals import SIGNAL_NAMES
@@ -193,3 +193,29 @@ def test_extreme_log_odds_saturate_without_overflow(demo_model, intercept, expec
     model.intercept = intercept
     assert model.score({"content": "anything at all"}).score == expected
     assert model.predict_proba([{"content": "anything at all"}]).tolist() == [expected]
+
+
+def test_word_reasons_name_the_strongest_words():
+    space = FeatureSpace(word_bits=12, char_bits=12)
+    coef = np.zeros(space.dim)
+
+    def bucket(gram: str) -> int:
+        return text_buckets(f" {gram} ", space)[2].buckets.tolist()[-1]
+
+    weights = {"cheap": 2.0, "pills": 1.0, "cheap pills": 0.5, "thanks": -1.5, "now": 0.001}
+    for gram, weight in weights.items():
+        coef[bucket(gram)] = weight
+    artifact = {"format": 1, "space": space.to_dict(), "word_idf": np.ones(space.n_word),
+                "char_idf": np.ones(space.n_char), "coef": coef, "intercept": 0.0, "calibration": [1.0, 0.0],
+                "thresholds": {"approve_below": 0.3, "reject_at": 0.9}}  # fmt: skip
+    model = Model(artifact)
+    comment = parse_record({"content": "Cheap, pills now. CHEAP pills! Thanks"})
+    ex = extract([comment], space)
+    contributions = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, model.word_idf) * model.w_word[ex.word_idx]
+    expected = {b: w for b, w in zip(ex.word_idx.tolist(), contributions.tolist(), strict=True) if w}
+    words = {r.detail: r.weight for r in model.score(comment).reasons if r.signal == "text:words"}
+    # Each as first written (lower-cased); "now" is too weak to be a reason.
+    assert set(words) == {"cheap", "pills", "cheap, pills", "thanks"}
+    assert words["cheap"] == pytest.approx(expected[bucket("cheap")], abs=1e-12)
+    assert words["thanks"] == pytest.approx(expected[bucket("thanks")], abs=1e-12) and words["thanks"] < 0
+    assert words["cheap"] > words["pills"] > words["cheap, pills"] > 0
