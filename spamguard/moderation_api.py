@@ -313,7 +313,11 @@ def openapi_paths() -> dict[str, Any]:
                     query("reason", "only comments with a reason whose signal starts with this"),
                     query("q", "only comments whose record contains this text (case-insensitive)"),
                     query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": ms.MAX_PAGE}),
-                    query("cursor", "next_cursor of the previous page"),
+                    query(
+                        "cursor",
+                        "next_cursor of the previous page",
+                        {"type": "string", "pattern": "^[0-9]{0,18}$"},
+                    ),
                 ],
                 "responses": {
                     "200": answer("a page of held comments", page),
@@ -416,7 +420,7 @@ def openapi_paths() -> dict[str, Any]:
                             "members": {
                                 "type": "array",
                                 "maxItems": ms.MAX_PAGE,
-                                "items": {"type": "integer", "minimum": 0},
+                                "items": {"type": "integer", "minimum": 0, "maximum": MAX_PK},
                             },
                         },
                     }
