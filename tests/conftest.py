@@ -41,6 +41,14 @@ _URLS = [
 _TOPICS = ["sourdough", "postgres", "garden", "bicycle", "python", "vacation", "camera"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the numba kernels once, before any test: servers and CLI runs started by tests then
+    load them from the cache instead of each compiling them inside its own timeout."""
+    from spamguard import kernels
+
+    kernels.warm_up()
+
+
 def demo_records(n: int = 160, seed: int = 0) -> list[dict[str, str]]:
     """Return labelled synthetic comment records (half spam), enough to fit a small model."""
     rng = random.Random(seed)
