@@ -196,12 +196,15 @@ def decide(store: Store, pk: int, verdict: str, moderator: str, members: list[in
         p for p, s in held.items() if s is not None and history.hamming(s, sketch) <= history.NEAR_DUP_BITS
     }
     outcome = Outcome()
-    if members is None:
-        targets = sorted(near)
-    else:
-        # A member no longer held is tried all the same: its conflict tells who decided it.
-        targets = [p for p in dict.fromkeys(members) if p in near or p not in held]
-        outcome.skipped = [p for p in dict.fromkeys(members) if p in held and p not in near]
+    targets = sorted(near) if members is None else [p for p in dict.fromkeys(members) if p in near]
+    for other in [] if members is None else [p for p in dict.fromkeys(members) if p not in near]:
+        # Decided since it was shown: a conflict that tells by whom. Held but not near (another
+        # site's, another text): left as it is.
+        current = ms.get_by_pk(store, other) if other not in held else None
+        if current is not None and current.status != "held":
+            outcome.conflicts.append(current)
+        else:
+            outcome.skipped.append(other)
     for target in targets:
         try:
             outcome.decided.append(ms.decide(store, target, verdict, moderator, expected_status="held"))

@@ -100,6 +100,10 @@ def test_members_someone_decided_first_are_conflicts(client, store, mod, campaig
     assert body["conflicts"] == [first]
     assert body["skipped"] == [other]  # held, but not near the representative
     assert ms.get_by_pk(store, campaign[1]).verdict == "ham"  # the earlier verdict stands
+    elsewhere = ms.get_by_id(store, "news", "p9").pk  # the same text, held on another site
+    shown = {"verdict": "spam", "members": [campaign[3], elsewhere]}
+    r = client.post(f"/moderation/campaigns/{campaign[0]}", json=shown, headers=mod)
+    assert r.get_json()["skipped"] == [elsewhere] and ms.get_by_pk(store, elsewhere).status == "held"
     assert ms.get_by_pk(store, campaign[2]).status == "held"  # not shown, not decided
     again = {"verdict": "spam", "members": [campaign[1]]}
     r = client.post(f"/moderation/campaigns/{campaign[0]}", json=again, headers=mod)
