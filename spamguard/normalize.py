@@ -35,6 +35,7 @@ _CONFUSABLES = str.maketrans(
 )
 _CONFUSABLE_CHARS = "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
 _CONFUSABLE_WORD = re.compile(rf"\b\w*[{_CONFUSABLE_CHARS}]\w*")
+_CONFUSABLE = re.compile(f"[{_CONFUSABLE_CHARS}]")
 _LATIN = re.compile(r"[A-Za-z]")
 _GENUINE_SCRIPT = re.compile(
     "["
@@ -111,10 +112,11 @@ def clean_text(text: str) -> str:
         text = _ASCII_CONTROL.sub("", text)
     else:
         text = _DELETE.sub("", unicodedata.normalize("NFKC", text))
-        # In genuine Cyrillic or Greek text (letters with no Latin twin), short words made only of
-        # look-alikes (сахар, και) are real words: fold only the words that mix in Latin letters.
-        genuine = _GENUINE_SCRIPT.search(text) is not None
-        text = _CONFUSABLE_WORD.sub(_fold_mixed_word if genuine else _fold_word, text)
+        if _CONFUSABLE.search(text) is not None:  # most text has none: one scan of a character class
+            # In genuine Cyrillic or Greek text (letters with no Latin twin), short words made only of
+            # look-alikes (сахар, και) are real words: fold only the words that mix in Latin letters.
+            genuine = _GENUINE_SCRIPT.search(text) is not None
+            text = _CONFUSABLE_WORD.sub(_fold_mixed_word if genuine else _fold_word, text)
     return _SPACE.sub(" ", text).strip()
 
 

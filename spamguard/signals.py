@@ -215,7 +215,10 @@ _PATTERNS = (
             "wechat",
             "kik",
             "snapchat",
-            " me",
+            "dm me",
+            "inbox me",
+            "message me",
+            "text me",
             "contact",
             "reach",
         ),
@@ -223,6 +226,11 @@ _PATTERNS = (
     ),
     ("money:crypto_wallet", _WALLET, (), 4),
     ("money:amount", _MONEY, ("$", "€", "£", "₹", "usd", "dollar", "euro", "btc", "eth"), 1),
+)
+# The triggers of each pattern as one alternation: one scan of the text instead of one per trigger.
+_TRIGGERED = tuple(
+    (name, pattern, re.compile("|".join(map(re.escape, triggers))) if triggers else None, min_digits)
+    for name, pattern, triggers, min_digits in _PATTERNS
 )
 _ASCII_NOT_LETTER = bytes(c for c in range(128) if not chr(c).isalpha())
 _ASCII_NOT_UPPER = bytes(c for c in range(128) if not chr(c).isupper())
@@ -245,8 +253,8 @@ def content_signals(text: str, lower: str, out: np.ndarray, details: dict[str, s
     """Fill the contact, money and shape signals of normalised text (and its lower-case form)."""
     sample = text[:4096]
     letters, upper, digits = _char_classes(sample)
-    for name, pattern, triggers, min_digits in _PATTERNS:
-        if digits < min_digits or triggers and not any(t in lower for t in triggers):
+    for name, pattern, trigger, min_digits in _TRIGGERED:
+        if digits < min_digits or trigger is not None and trigger.search(lower) is None:
             continue
         found = pattern.findall(text)
         if found:
