@@ -3,8 +3,8 @@
 Training (training/stage.py) replays its rows in time order through the same `history` code and
 turns each row's `Evidence` into numbers with `features`; screening (spamguard/screening.py) does the
 same for each /score. A logistic regression fitted on [text log-odds, these numbers] gives the score
-the stage's thresholds were chosen on. The stage lives in the model's manifest (`"stage"`); a model
-without one is screened as before.
+the stage's thresholds were chosen on. The stage lives in the model's artifact (`"stage"`, so its
+sha256 covers it); a model without one is screened as before.
 
 The link-domain weights are learned too: per registered link domain, how many spam and how many
 legitimate training comments linked to it (moderators' verdicts are training labels), kept for the
@@ -102,7 +102,7 @@ class Stage:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the stage as JSON-ready data (kept in the model's manifest)."""
+        """Return the stage as plain data (kept in the model's artifact)."""
         return {
             "format": STAGE_FORMAT,
             "features": ["text", *FEATURES],
@@ -133,7 +133,7 @@ def stage_of(model: Any) -> Stage | None:
         return _stages[model]
     except KeyError:
         pass
-    data = (getattr(model, "manifest", None) or {}).get("stage")
+    data = getattr(model, "stage", None)
     stage = None
     if data:
         try:

@@ -62,6 +62,8 @@ class Model:
         self.intercept = float(artifact["intercept"])
         self.calibration = tuple(float(x) for x in artifact["calibration"])
         self.thresholds = Thresholds(**artifact["thresholds"])
+        # The second stage over the history evidence (spamguard/evidence.py), None in older models.
+        self.stage: dict[str, Any] | None = artifact.get("stage")
         self.manifest = dict(manifest or {})
         self.version: str = str(self.manifest.get("version", "unversioned"))
         self.version_dir = version_dir
@@ -138,6 +140,7 @@ class Model:
             "intercept": self.intercept,
             "calibration": list(self.calibration),
             "thresholds": self.thresholds.to_dict(),
+            **({"stage": self.stage} if self.stage is not None else {}),
         }
 
 

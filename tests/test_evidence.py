@@ -24,10 +24,10 @@ PILLS = "cheap-pills.biz"
 
 @dataclass(eq=False)
 class FakeModel:
-    """What screening reads of a model: its version and manifest."""
+    """What screening reads of a model: its version and second stage."""
 
     version: str
-    manifest: dict[str, Any]
+    stage: dict[str, Any] | None
 
 
 def stream() -> list[tuple[float, Comment]]:
@@ -53,7 +53,7 @@ def test_training_and_screening_compute_the_same_features_for_a_stream(store, mo
     # A stage that decides on the text alone, so what screening records equals the labels, as in training.
     coef = (1.0,) + (0.0,) * len(FEATURES)
     st = Stage(coef, 0.0, Thresholds(0.5, 0.5), {PILLS: (7, 1)})
-    model = FakeModel(version="v1", manifest={"stage": st.to_dict()})
+    model = FakeModel(version="v1", stage=st.to_dict())
     served = []
     original = evidence.features
 
@@ -107,10 +107,10 @@ def test_a_trained_model_carries_its_stage_and_old_models_screen_as_before(train
     }
     comment = parse_record({"content": "Thanks for the garden write-up, it helped me fix my setup."})
     verdict = model.score(comment)
-    old = FakeModel(version=model.version, manifest={k: v for k, v in model.manifest.items() if k != "stage"})
+    old = FakeModel(version=model.version, stage=None)
     assert stage_of(old) is None
     assert screening.screen(store, "blog", "old", comment, verdict, model=old).score == verdict.score
-    other = FakeModel(version=model.version, manifest={"stage": {**st.to_dict(), "format": 99}})
+    other = FakeModel(version=model.version, stage={**st.to_dict(), "format": 99})
     assert stage_of(other) is None  # a stage of another format: the text score, as before
     new = screening.screen(store, "fresh", "new", comment, verdict, model=model)  # no history there
     found = history.facts(comment)
@@ -135,14 +135,11 @@ def test_score_answers_the_combined_score(client, auth, trained_registry) -> Non
 
 
 def test_a_version_saved_without_a_stage_loads_and_screens_on_its_text(registry_dir, store) -> None:  # type: ignore[no-untyped-def]
-    import json
+    from training.artifacts import write_version
 
-    from spamguard import registry
-
-    version = registry.resolve(registry_dir)
-    manifest = json.loads((version / registry.MANIFEST).read_text(encoding="utf-8"))
-    del manifest["stage"], manifest["metrics"]["stage"]  # as versions trained before the stage are
-    (version / registry.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    staged = load_model(registry_dir)
+    staged.stage = None  # as versions trained before the stage are
+    write_version(registry_dir, staged, {})
     model = load_model(registry_dir)
     assert stage_of(model) is None
     comment = parse_record({"content": "Hot singles in your area http://bit.ly/x9z click here"})

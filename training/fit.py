@@ -319,6 +319,7 @@ def fit_model(
         "intercept": intercept,
         "calibration": list(calibration),
         "thresholds": thresholds.to_dict(),
+        "stage": stage.to_dict(),
     }
     metrics = {
         "oof_roc_auc": float(roc_auc_score(oof_labels, oof_probs)),
@@ -330,7 +331,7 @@ def fit_model(
         "stage": stage_metrics,
     }
     config_dict = asdict(config)
-    return Model(artifact, {"metrics": metrics, "config": config_dict, "stage": stage.to_dict()})
+    return Model(artifact, {"metrics": metrics, "config": config_dict})
 
 
 def _evidence(comments: Sequence[Comment], stream: Sequence[Comment] | None) -> list[tuple[Facts, Evidence]]:
