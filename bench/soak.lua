@@ -2,37 +2,19 @@
 -- usage: wrk ... -s bench/soak.lua URL -- BODIES.jsonl API_KEY NONCE DELAY_MS
 -- Each connection waits DELAY_MS before each request, so C connections send about
 -- C / (latency + DELAY_MS) requests per second.
--- BODIES.jsonl holds one JSON object per line, without "id"; the id is prepended here.
+-- The requests are score.lua's, loaded from this script's own directory (wrk runs it from any cwd).
 
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "score.lua")
 
-local bodies = {}
-local n = 0
-local nonce = "x"
 local pause = 0
+local score_init = init
 
 function init(args)
-  for line in io.lines(args[1]) do
-    bodies[#bodies + 1] = line
-  end
-  nonce = args[3] or nonce
+  score_init(args)
   pause = tonumber(args[4] or "0")
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. args[2]
 end
 
-function request()
-  n = n + 1
-  local body = bodies[(n % #bodies) + 1]
-  local id = nonce .. "-" .. tostring(tid) .. "-" .. tostring(n)
-  return wrk.format(nil, "/score", nil, '{"id":"' .. id .. '",' .. string.sub(body, 2))
-end
-
+-- Only this script defines delay(): wrk schedules every request through a timer when it is defined.
 function delay()
   return pause
 end
