@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import serve_load  # noqa: E402
 from bench.common import flatten, pilot_videos, youtube_videos  # noqa: E402
 
 
@@ -102,13 +102,7 @@ class Replica:
         raise SystemExit(f"replica {self.name} not ready after {timeout} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        serve_load.stop(self.proc)
         self.log.close()
 
 
