@@ -267,6 +267,12 @@ def openapi_paths() -> dict[str, Any]:
         "403": error("a site key was sent: moderation needs a moderator token"),
         "503": common["503"],
     }
+    # What read_json refuses, on every endpoint that takes a body.
+    json_body = {
+        "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
+        "415": error("the body is not JSON"),
+    }
+    pk = {"name": "pk", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
     item_schema: dict[str, Any] = {
         "type": "object",
         "required": ["pk", "id", "site", "status", "decision", "score", "reasons", "record"],
@@ -333,14 +339,7 @@ def openapi_paths() -> dict[str, Any]:
                 "description": "Of two moderators deciding at once, one gets 200 and the other 409 with "
                 "the winner's verdict. To correct a decided comment, send its status as expected_status.",
                 "security": [{"moderatorToken": []}],
-                "parameters": [
-                    {
-                        "name": "pk",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer", "minimum": 0},
-                    }
-                ],  # fmt: skip
+                "parameters": [pk],
                 "requestBody": body(
                     {
                         "type": "object",
@@ -356,8 +355,7 @@ def openapi_paths() -> dict[str, Any]:
                     "400": error("no verdict, or not ham/spam; a body that is not JSON"),
                     "404": error("no such comment"),
                     "409": error("decided by someone else first: `verdict`, `status`, `decided_by` say how"),
-                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
-                    "415": error("the body is not JSON"),
+                    **json_body,
                     **moderation,
                 },
             }
@@ -403,14 +401,7 @@ def openapi_paths() -> dict[str, Any]:
                 "Members someone else decided first are listed in `conflicts`; if nothing was left to "
                 "decide, the answer is 409.",
                 "security": [{"moderatorToken": []}],
-                "parameters": [
-                    {
-                        "name": "pk",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer", "minimum": 0},
-                    }
-                ],
+                "parameters": [pk],
                 "requestBody": body(
                     {
                         "type": "object",
@@ -443,8 +434,7 @@ def openapi_paths() -> dict[str, Any]:
                     "400": error("no verdict, or not ham/spam; bad members; a comment too short to compare"),
                     "404": error("no such comment"),
                     "409": error("nothing left to decide: `conflicts` says who decided the members"),
-                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
-                    "415": error("the body is not JSON"),
+                    **json_body,
                     **moderation,
                 },
             }  # fmt: skip
@@ -515,8 +505,7 @@ def openapi_paths() -> dict[str, Any]:
                     "400": error("no id or label, or not spam/ham"),
                     "403": error("the key does not serve that site"),
                     "404": error("no such comment for the site"),
-                    "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
-                    "415": error("the body is not JSON"),
+                    **json_body,
                     **common,
                 },
             }
