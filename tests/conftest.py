@@ -237,6 +237,23 @@ def auth(api_key: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash moderator passwords with scrypt N=2**10 instead of the slow production cost."""
+    from spamguard import moderators
+
+    monkeypatch.setattr(moderators, "SCRYPT_N", 2**10)
+
+
+@pytest.fixture
+def mod(store: object, cheap_scrypt: None) -> dict[str, str]:
+    """Headers that authenticate as moderator `ann` (a token)."""
+    from spamguard import moderators
+
+    moderators.add_moderator(store, "ann", "password-ann")
+    return {"Authorization": f"Bearer {moderators.create_token(store, 'ann')}"}
+
+
+@pytest.fixture
 def runner() -> CliRunner:
     """A click CliRunner."""
     return CliRunner()

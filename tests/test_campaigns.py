@@ -14,9 +14,7 @@ PITCH = "Make five thousand dollars a week from home with this one simple trick,
 OTHER = "Thanks for the sourdough write-up, it helped me fix my starter and the crumb is much better {}"
 
 
-@pytest.fixture(autouse=True)
-def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mo, "SCRYPT_N", 2**10)
+pytestmark = pytest.mark.usefixtures("cheap_scrypt")
 
 
 def hold(store, site: str, cid: str, content: str, author: str = "", sketch: bool = True) -> int:  # type: ignore[no-untyped-def]
@@ -27,12 +25,6 @@ def hold(store, site: str, cid: str, content: str, author: str = "", sketch: boo
     if sketch:
         history.record(store, site, cid, history.facts(parse_record(record)), "hold")
     return ms.get_by_id(store, site, cid).pk
-
-
-@pytest.fixture
-def mod(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    mo.add_moderator(store, "ann", "password-ann")
-    return {"Authorization": f"Bearer {mo.create_token(store, 'ann')}"}
 
 
 @pytest.fixture

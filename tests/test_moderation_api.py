@@ -10,10 +10,7 @@ from spamguard import moderation_store as ms
 from spamguard import moderators as mo
 from spamguard.policy import Reason, Thresholds, Verdict
 
-
-@pytest.fixture(autouse=True)
-def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mo, "SCRYPT_N", 2**10)
+pytestmark = pytest.mark.usefixtures("cheap_scrypt")
 
 
 def verdict(decision: str = "hold", signal: str = "link:shortener") -> Verdict:
@@ -23,12 +20,6 @@ def verdict(decision: str = "hold", signal: str = "link:shortener") -> Verdict:
 def hold(store, site: str, cid: str, content: str = "hello", signal: str = "link:shortener") -> int:  # type: ignore[no-untyped-def]
     store.insert_comment(site, cid, {"id": cid, "site": site, "content": content}, verdict("hold", signal))
     return ms.get_by_id(store, site, cid).pk
-
-
-@pytest.fixture
-def mod(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    mo.add_moderator(store, "ann", "password-ann")
-    return {"Authorization": f"Bearer {mo.create_token(store, 'ann')}"}
 
 
 @pytest.fixture

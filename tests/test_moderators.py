@@ -6,10 +6,7 @@ import pytest
 
 from spamguard import moderators as mo
 
-
-@pytest.fixture(autouse=True)
-def _cheap_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mo, "SCRYPT_N", 2**10)
+pytestmark = pytest.mark.usefixtures("cheap_scrypt")
 
 
 def test_password_hash_is_salted_scrypt() -> None:

@@ -46,10 +46,7 @@ def test_replicas_upgrade_together(database_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_two_replicas_share_the_queue(database_url: str, live_server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from spamguard import moderators
-
-    monkeypatch.setattr(moderators, "SCRYPT_N", 2**10)
+def test_two_replicas_share_the_queue(database_url: str, live_server, tmp_path, cheap_scrypt) -> None:  # type: ignore[no-untyped-def]
     store = Store(database_url)
     store.upgrade()
     key, _ = create_key(store, ["blog"])

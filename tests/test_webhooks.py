@@ -156,10 +156,9 @@ def test_concurrent_claims_never_overlap(store) -> None:  # type: ignore[no-unty
     assert len(webhooks.claim(store, limit=100)) == 40, "an expired lease is claimed again"
 
 
-def test_verdict_through_the_api_wakes_delivery(client, store, receiver, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_verdict_through_the_api_wakes_delivery(client, store, receiver, cheap_scrypt) -> None:  # type: ignore[no-untyped-def]
     from spamguard import moderators as mo
 
-    monkeypatch.setattr(mo, "SCRYPT_N", 2**10)
     mo.add_moderator(store, "ann", "password-ann")
     token = mo.create_token(store, "ann")
     ms.set_webhook(store, "blog", receiver.url, SECRET)
