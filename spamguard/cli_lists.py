@@ -21,6 +21,15 @@ def _checked_site(site: str) -> str:
     return site
 
 
+def _kind(kind: str) -> tuple[str, str]:
+    from spamguard import lists
+
+    try:
+        return lists.parse_kind(kind)
+    except lists.ListError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.group("lists")
 def lists_group() -> None:
     """Per-site allow and deny lists: a deny hit rejects, an allow hit approves (unless the honeypot)."""
@@ -34,8 +43,8 @@ def lists_add(site: str, kind: str, value: str) -> None:
     """Add VALUE to SITE's KIND list (KIND: allow-email, deny-domain, deny-ip, deny-regex …)."""
     from spamguard import lists
 
+    action, kind_ = _kind(kind)
     try:
-        action, kind_ = lists.parse_kind(kind)
         entry = lists.add(_store(_settings()), _checked_site(site), action, kind_, value)
     except lists.ListError as exc:
         raise click.ClickException(str(exc)) from None
@@ -50,10 +59,7 @@ def lists_remove(site: str, kind: str, value: str) -> None:
     """Remove VALUE from SITE's KIND list."""
     from spamguard import lists
 
-    try:
-        action, kind_ = lists.parse_kind(kind)
-    except lists.ListError as exc:
-        raise click.ClickException(str(exc)) from None
+    action, kind_ = _kind(kind)
     if not lists.remove(_store(_settings()), _checked_site(site), action, kind_, value):
         raise click.ClickException(f"{site} has no {kind} entry {value!r}: see `spamguard lists show {site}`")
     click.echo(f"{site}: removed {kind} {value}")
@@ -66,12 +72,7 @@ def lists_show(site: str, kind: str | None) -> None:
     """Print SITE's list entries (of one KIND, or all): kind, value, when added."""
     from spamguard import lists
 
-    wanted = None
-    if kind:
-        try:
-            wanted = lists.parse_kind(kind)
-        except lists.ListError as exc:
-            raise click.ClickException(str(exc)) from None
+    wanted = _kind(kind) if kind else None
     for e in lists.entries(_store(_settings()), _checked_site(site)):
         if wanted is None or (e.action, e.kind) == wanted:
             click.echo(f"{e.action}-{e.kind}\t{e.value}\t{e.created_at}")
