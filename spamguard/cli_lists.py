@@ -7,18 +7,8 @@ import json
 import click
 
 from spamguard.cli import main
-from spamguard.cli_moderation import _store, sites
+from spamguard.cli_moderation import _checked_site, _store, sites
 from spamguard.cli_service import _settings
-
-
-def _checked_site(site: str) -> str:
-    from spamguard.keys import check_site
-
-    try:
-        check_site(site)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    return site
 
 
 def _kind(kind: str) -> tuple[str, str]:

@@ -23,6 +23,16 @@ def _store(settings: Settings) -> Store:
     return store
 
 
+def _checked_site(site: str) -> str:
+    from spamguard.keys import check_site
+
+    try:
+        check_site(site)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return site
+
+
 def _password(name: str, from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -114,13 +124,9 @@ def sites_set_webhook(site: str, url: str | None, secret: str | None, remove: bo
     """POST every verdict on SITE's comments to URL, signed with --secret."""
     from urllib.parse import urlsplit
 
-    from spamguard.keys import check_site
     from spamguard.moderation_store import set_webhook
 
-    try:
-        check_site(site)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    _checked_site(site)
     store = _store(_settings())
     if remove:
         set_webhook(store, site, None, None)
