@@ -70,13 +70,10 @@ def simhash(words: list[str]) -> int:
         return 0
     n = max(1, len(words) - SHINGLE_WORDS + 1)
     shingles = [" ".join(words[i : i + SHINGLE_WORDS]) for i in range(min(n, MAX_SHINGLES))]
-    digests = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles)
+    digests = b"".join([hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles])
     bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(len(shingles), 64)
     votes = bits.sum(axis=0) * 2 > len(shingles)
-    value = 0
-    for bit in np.flatnonzero(votes):  # bit 0 is the most significant
-        value |= 1 << (63 - int(bit))
-    return value
+    return int.from_bytes(np.packbits(votes).tobytes(), "big")  # bit 0 is the most significant
 
 
 def bands(sketch: int) -> list[int]:

@@ -239,6 +239,13 @@ def test_body_over_limit_is_413(make_app, store) -> None:  # type: ignore[no-unt
     assert client.post("/score", json={"content": "x" * 1000}, headers=auth).status_code == 200
 
 
+def test_body_shorter_than_its_content_length_is_400(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = json.dumps(HAM).encode()
+    r = client.post("/score", input_stream=io.BytesIO(body), content_type="application/json", headers=auth,
+                    environ_overrides={"CONTENT_LENGTH": str(len(body) + 10)})  # fmt: skip
+    assert r.status_code == 400 and r.is_json
+
+
 def test_rate_limit_is_429_with_retry_after(make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(rate_limit=3)
     key, _ = create_key(app.extensions["spamguard"].store, ["blog"])
