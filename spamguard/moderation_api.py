@@ -257,6 +257,11 @@ def openapi_paths() -> dict[str, Any]:
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"required": True, "content": {"application/json": {"schema": schema}}}
 
+    def decision_body(**extra: dict[str, Any]) -> dict[str, Any]:
+        """The body `_decision` reads (a verdict), with the endpoint's own optional fields."""
+        verdict = {"type": "string", "enum": ["ham", "spam"]}
+        return body({"type": "object", "required": ["verdict"], "properties": {"verdict": verdict, **extra}})
+
     common = {
         "401": error("no token, or an unknown or revoked one"),
         "429": error("the key is over SPAMGUARD_RATE_LIMIT requests per minute"),
@@ -340,16 +345,9 @@ def openapi_paths() -> dict[str, Any]:
                 "the winner's verdict. To correct a decided comment, send its status as expected_status.",
                 "security": [{"moderatorToken": []}],
                 "parameters": [pk],
-                "requestBody": body(
-                    {
-                        "type": "object",
-                        "required": ["verdict"],
-                        "properties": {
-                            "verdict": {"type": "string", "enum": ["ham", "spam"]},
-                            "expected_status": {"type": "string", "enum": ["held", "approved", "rejected"]},
-                        },
-                    }
-                ),  # fmt: skip
+                "requestBody": decision_body(
+                    expected_status={"type": "string", "enum": ["held", "approved", "rejected"]}
+                ),
                 "responses": {
                     "200": answer("the comment as decided", item_schema),
                     "400": error("no verdict, or not ham/spam; a body that is not JSON"),
@@ -402,18 +400,11 @@ def openapi_paths() -> dict[str, Any]:
                 "decide, the answer is 409.",
                 "security": [{"moderatorToken": []}],
                 "parameters": [pk],
-                "requestBody": body(
-                    {
-                        "type": "object",
-                        "required": ["verdict"],
-                        "properties": {
-                            "verdict": {"type": "string", "enum": ["ham", "spam"]},
-                            "members": {
-                                "type": "array",
-                                "maxItems": ms.MAX_PAGE,
-                                "items": {"type": "integer", "minimum": 0, "maximum": MAX_PK},
-                            },
-                        },
+                "requestBody": decision_body(
+                    members={
+                        "type": "array",
+                        "maxItems": ms.MAX_PAGE,
+                        "items": {"type": "integer", "minimum": 0, "maximum": MAX_PK},
                     }
                 ),
                 "responses": {
