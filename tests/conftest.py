@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from spamguard.comment import parse_record
 from spamguard.settings import Settings
@@ -257,6 +257,28 @@ def mod(store: object, cheap_scrypt: None) -> dict[str, str]:
 def runner() -> CliRunner:
     """A click CliRunner."""
     return CliRunner()
+
+
+@pytest.fixture
+def cli(
+    runner: CliRunner, settings: Settings, monkeypatch: pytest.MonkeyPatch, app: object
+) -> Callable[..., Result]:
+    """Run `spamguard` commands against the app's database, whose workers re-read config at once.
+
+    `cli(*args)` asserts the command succeeded, `cli(*args, ok=False)` that it failed; it returns the result.
+    """
+    from spamguard import site_policy
+    from spamguard.cli import main
+
+    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", settings.database_url)
+    monkeypatch.setattr(site_policy, "CONFIG_CHECK_S", 0.0)
+
+    def run(*args: str, ok: bool = True) -> Result:
+        result = runner.invoke(main, list(args))
+        assert (result.exit_code == 0) == ok, result.output
+        return result
+
+    return run
 
 
 # --- core fixtures: the demo corpus and a model trained on part of it -------------------------------

@@ -7,27 +7,12 @@ import time
 import pytest
 
 from spamguard import lists, site_policy
-from spamguard.cli import main
 from spamguard.comment import parse_record
 from spamguard.lists import ListError, Lists, check_regex
 from spamguard.normalize import normalize
 
 HAM = "Thanks for the sourdough write-up, it helped me fix my setup."
 SPAM = "Buy cheap viagra online now at http://bit.ly/x9z best price!!!"
-
-
-@pytest.fixture
-def cli(runner, settings, monkeypatch, app):  # type: ignore[no-untyped-def]
-    """Run `spamguard` commands against the app's database, whose workers re-read config at once."""
-    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", settings.database_url)
-    monkeypatch.setattr(site_policy, "CONFIG_CHECK_S", 0.0)
-
-    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(main, list(args))
-        assert (result.exit_code == 0) == ok, result.output
-        return result
-
-    return run
 
 
 def decide(client, auth, **record):  # type: ignore[no-untyped-def]

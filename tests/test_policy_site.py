@@ -7,7 +7,6 @@ import json
 import pytest
 
 from spamguard import moderation_store, site_policy
-from spamguard.cli import main
 from spamguard.site_policy import SitePolicy, set_policy
 
 HAM = "Thanks for the sourdough write-up, it helped me fix my setup."
@@ -17,18 +16,6 @@ SPAM = "Buy cheap viagra online now at http://bit.ly/x9z best price!!!"
 @pytest.fixture(autouse=True)
 def _fresh_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(site_policy, "CONFIG_CHECK_S", 0.0)
-
-
-@pytest.fixture
-def cli(runner, settings, monkeypatch, app):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", settings.database_url)
-
-    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(main, list(args))
-        assert (result.exit_code == 0) == ok, result.output
-        return result
-
-    return run
 
 
 def post(client, auth, **record):  # type: ignore[no-untyped-def]
