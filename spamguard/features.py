@@ -85,7 +85,9 @@ def text_buckets(
     hashed with a 64-bit polynomial hash (spamguard/kernels.py). Digits are folded to 0 first when
     the space says so.
     """
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    # surrogatepass: a lone surrogate (parse_record replaces them, a Comment built directly may not)
+    # is hashed as its code point instead of raising.
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     word_idx, word_cnt, grams, spans, char_idx, char_cnt = kernels.text_buckets(
         cps,
         _classes(),

@@ -251,3 +251,8 @@ def test_word_bounded_ngrams_have_no_space_inside():
     assert set(char_counts(" ab cd ", bounded)[0]) < set(char_counts(" ab cd ", free)[0])
     # " ab", "ab ", " cd", "cd ", " ab " and " cd ": a word with its padding on either side.
     assert char_counts(" ab cd ", bounded)[1].sum() == 6
+
+
+def test_a_lone_surrogate_is_featurised_not_raised():
+    ex = extract([Comment("abc \ud800 defg \udfff")], SPACE)
+    assert len(ex.word_idx) == 3  # abc, defg, "abc defg"
