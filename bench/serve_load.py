@@ -8,8 +8,10 @@ comment bodies from ../shared/datasets with fresh ids (bench/score.lua):
 2. `spamguard serve --workers 2` with a model trained from data/ (or --model), rate limit off;
 3. the same service again while a second model version is promoted a third of the way in: every
    answer must be 2xx, and the new version must answer (on every worker) within 5 s.
-Prints requests/s side by side, the ratio (target >= 60%), p99 (target <= 15 ms), non-2xx and socket
-errors, and the promotion figures. Every server it starts is stopped before it exits.
+Prints requests/s side by side, the ratio (target >= 60%), p99 (target <= 15 ms), the server's CPU time
+per answered request (all its processes, from /proc: less swayed by other load on the machine than
+requests/s), non-2xx and socket errors, and the promotion figures. Every server it starts is stopped
+before it exits.
 """
 
 from __future__ import annotations
@@ -135,12 +137,31 @@ def wrk_cmd(port: int, args: argparse.Namespace, duration: float, bodies: Path, 
     ]
 
 
-def run_wrk(port: int, args: argparse.Namespace, bodies: Path, key: str) -> dict[str, Any]:
+def tree_cpu_s(pid: int) -> float:
+    """Return the CPU seconds (user + system) used so far by a process and its live descendants."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def run_wrk(port: int, args: argparse.Namespace, bodies: Path, key: str, pid: int) -> dict[str, Any]:
+    """Warm up, then run wrk; with the server's CPU per answered request (all its processes, `cpu_us`)."""
     subprocess.run(wrk_cmd(port, args, args.warmup, bodies, key), capture_output=True, check=True)
+    before = tree_cpu_s(pid)
     done = subprocess.run(
         wrk_cmd(port, args, args.duration, bodies, key), capture_output=True, text=True, check=True
     )
-    return parse_wrk(done.stdout)
+    out = parse_wrk(done.stdout)
+    out["cpu_us"] = (tree_cpu_s(pid) - before) / max(1, out["requests"]) * 1e6
+    return out
 
 
 def write_bodies(path: Path, limit: int) -> int:
@@ -350,7 +371,7 @@ def measure(args: argparse.Namespace, work: Path, models: Path, bodies: Path, ke
     proc = start(bare_cmd, dict(os.environ), work / "bare.log")
     try:
         wait_ready(port, "/healthz", proc)
-        bare = run_wrk(port, args, bodies, key)
+        bare = run_wrk(port, args, bodies, key, proc.pid)
     finally:
         stop(proc)
     port = free_port()
@@ -358,7 +379,7 @@ def measure(args: argparse.Namespace, work: Path, models: Path, bodies: Path, ke
     proc = start(serve_cmd(args), env, work / "serve.log")
     try:
         wait_ready(port, "/readyz", proc)
-        served = run_wrk(port, args, bodies, key)
+        served = run_wrk(port, args, bodies, key, proc.pid)
         served["metrics"] = scrape(port)
     finally:
         stop(proc)
@@ -376,6 +397,7 @@ def report(rounds: list[dict]) -> None:
         print(f"{'requests/s':24}{bare['rps']:>14.0f}{served['rps']:>14.0f}")
         for p in ("p50_ms", "p90_ms", "p99_ms"):
             print(f"{p.replace('_ms', ' (ms)'):24}{bare[p]:>14.2f}{served[p]:>14.2f}")
+        print(f"{'server CPU µs/request':24}{bare['cpu_us']:>14.0f}{served['cpu_us']:>14.0f}")
         print(f"{'non-2xx':24}{bare['non2xx']:>14}{served['non2xx']:>14}")
         print(f"{'socket errors':24}{bare['socket_errors']:>14}{served['socket_errors']:>14}")
         text = served["metrics"]
