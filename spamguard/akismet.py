@@ -138,7 +138,8 @@ def _feedback(label: str) -> Response:
     record = to_record(form)
     stored = None
     for candidate in (form.get("guid", "").strip(), comment_id(record)):
-        if candidate and stored is None:
+        # No stored id holds a NUL (parse_record refuses them), and PostgreSQL cannot even compare one.
+        if candidate and "\x00" not in candidate and stored is None:
             stored = st.store.get_comment(site, candidate)
     if stored is not None:
         st.store.add_feedback(site, stored.comment_id, label, stored.record, "akismet")

@@ -174,7 +174,10 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
         raise RecordError("'content' must be a string", "content")
     if len(content) > MAX_CONTENT_CHARS:
         raise RecordError(f"'content' is longer than {MAX_CONTENT_CHARS} characters", "content")
-    values: dict[str, Any] = {"content": _without_surrogates(content), "source": source}
+    # PostgreSQL takes no NUL in text: it becomes U+FFFD, so that the comment is scored and stored
+    # the same on every store.
+    content = _without_surrogates(content).replace("\x00", "\ufffd")
+    values: dict[str, Any] = {"content": content, "source": source}
     if raw.get("author_ip") is None and raw.get("ip") is not None:
         raw = {**raw, "author_ip": raw["ip"]}
     for name in TEXT_FIELDS:

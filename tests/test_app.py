@@ -111,6 +111,12 @@ def test_lone_surrogate_is_replaced(client, auth, store) -> None:  # type: ignor
     assert store.get_comment("blog", "sur").record["content"] == "bad ? half"
 
 
+def test_nul_in_content_is_replaced_on_every_store(client, auth, store) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/score", json={"id": "nul", "content": "bad \x00 byte"}, headers=auth)
+    assert r.status_code == 200, r.get_json()  # PostgreSQL takes no NUL: it once was a 400 there only
+    assert store.get_comment("blog", "nul").record["content"] == "bad \ufffd byte"
+
+
 def test_site_from_record_or_key(client, store) -> None:  # type: ignore[no-untyped-def]
     key, _ = create_key(store, ["a", "b"])
     auth = {"Authorization": f"Bearer {key}"}
