@@ -216,50 +216,85 @@ def text_buckets(
     return word_idx, word_cnt, grams, spans, char_idx, char_cnt
 
 
+# Layout of score_comment's `params`.
+WORD_SCALE, CHAR_SCALE, INTERCEPT, CAL_A, CAL_B, MIN_WEIGHT, MOST, LEAST = range(8)
+# Kinds of evidence score_comment returns, besides a signal's index.
+WORDS, STYLE = -1, -2
+
+
 @njit(cache=True, nogil=True)
-def score_blocks(
+def _expit(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True)
+def score_comment(
     word_idx: np.ndarray,
     word_cnt: np.ndarray,
-    word_table: np.ndarray,
-    word_scale: float,
     char_idx: np.ndarray,
     char_cnt: np.ndarray,
-    char_table: np.ndarray,
-    char_scale: float,
     grams: np.ndarray,
     spans: np.ndarray,
-    most: int,
-    least: int,
-    min_weight: float,
-) -> tuple[float, float, np.ndarray]:
-    """Weigh both n-gram blocks; pick the words that explain the score.
+    signals: np.ndarray,
+    word_table: np.ndarray,
+    char_table: np.ndarray,
+    signal_weights: np.ndarray,
+    params: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """Score one featurised comment and pick the evidence that explains the score.
 
-    Returns the word block's log-odds, the character block's, and one row per picked word bucket
-    (weight, start, end of its first gram in the text): the `most` largest and `least` smallest
-    contributions whose size reaches `min_weight`.
+    Returns the calibrated probability and the chosen evidence, strongest spam evidence first and
+    strongest legitimate evidence last: at most `MOST` rows of positive and `LEAST` of negative
+    weight, each at least `MIN_WEIGHT` in size, as (weight, kind, start, end). The kind is a signal's
+    index, WORDS (a word gram: start and end of its first occurrence in the text) or STYLE (the whole
+    character n-gram block).
     """
-    contributions = block_contributions(word_idx, word_cnt, word_table, word_scale)
-    order = np.argsort(contributions)
-    n = len(order)
-    picks = np.empty((min(n, most + least), 3), np.float64)
+    most, least, min_weight = int(params[MOST]), int(params[LEAST]), params[MIN_WEIGHT]
+    words = block_contributions(word_idx, word_cnt, word_table, params[WORD_SCALE])
+    style = block_log_odds(char_idx, char_cnt, char_table, params[CHAR_SCALE])
+    log_odds = words.sum() + style + params[INTERCEPT]
+    evidence = np.empty((len(signals) + most + least + 1, 4), np.float64)
     k = 0
+    for i in range(len(signals)):
+        weight = signals[i] * signal_weights[i]
+        log_odds += weight
+        if abs(weight) >= min_weight:
+            evidence[k, 0], evidence[k, 1], evidence[k, 2], evidence[k, 3] = weight, i, -1, -1
+            k += 1
+    # Only the strongest words each way can be chosen.
+    order = np.argsort(words)
+    n = len(order)
     for r in range(n):
         if r >= least and r < n - most:
             continue
         t = order[r]
-        weight = contributions[t]
-        if abs(weight) < min_weight:
+        if abs(words[t]) < min_weight:
             continue
         first = 0
         while grams[first] != word_idx[t]:
             first += 1
-        picks[k, 0], picks[k, 1], picks[k, 2] = weight, spans[first, 0], spans[first, 1]
+        evidence[k, 0], evidence[k, 1], evidence[k, 2], evidence[k, 3] = (
+            words[t],
+            WORDS,
+            spans[first, 0],
+            spans[first, 1],
+        )
         k += 1
-    return (
-        contributions.sum(),
-        block_log_odds(char_idx, char_cnt, char_table, char_scale),
-        picks[:k],
-    )
+    if abs(style) >= min_weight:
+        evidence[k, 0], evidence[k, 1], evidence[k, 2], evidence[k, 3] = style, STYLE, -1, -1
+        k += 1
+    ranked = evidence[:k][np.argsort(-evidence[:k, 0], kind="mergesort")]
+    spam = 0
+    while spam < min(most, k) and ranked[spam, 0] > 0:
+        spam += 1
+    ham = k
+    while ham > max(spam, k - least) and ranked[ham - 1, 0] < 0:
+        ham -= 1
+    chosen = np.concatenate((ranked[:spam], ranked[ham:]))
+    return _expit(params[CAL_A] * log_odds + params[CAL_B]), chosen
 
 
 def weight_table(idf: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -280,4 +315,16 @@ def warm_up() -> None:
         cps, np.zeros(0x110000, dtype=np.uint8), True, 15, 3, 5, True, 15
     )
     table = weight_table(np.ones(16), np.ones(16))
-    score_blocks(word_idx, word_cnt, table, 1.0, char_idx, char_cnt, table, 1.0, grams, spans, 6, 3, 0.05)
+    score_comment(
+        word_idx,
+        word_cnt,
+        char_idx,
+        char_cnt,
+        grams,
+        spans,
+        np.zeros(3),
+        table,
+        table,
+        np.ones(3),
+        np.ones(8),
+    )

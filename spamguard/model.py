@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,8 +21,6 @@ ARTIFACT_FORMAT = 1
 MAX_SPAM_REASONS = 6
 MAX_HAM_REASONS = 3
 MIN_REASON_WEIGHT = 0.05
-# Reasons are gathered by kind: a signal's index, or one of these two.
-_WORDS, _STYLE = -1, -2
 
 
 class Model:
@@ -58,9 +55,19 @@ class Model:
         # The single-comment path reads idf and coefficient of a bucket from one row of these tables.
         self._word_table = kernels.weight_table(self.word_idf, coef[:n_word])
         self._char_table = kernels.weight_table(self.char_idf, coef[n_word : n_word + n_char])
-        kernels.warm_up()
         self.intercept = float(artifact["intercept"])
         self.calibration = tuple(float(x) for x in artifact["calibration"])
+        # The scalars of kernels.score_comment, at the indices it reads them from.
+        self._params = np.zeros(8)
+        k = kernels
+        self._params[[k.WORD_SCALE, k.CHAR_SCALE, k.INTERCEPT, k.CAL_A, k.CAL_B]] = (
+            self.space.word_weight,
+            self.space.char_weight,
+            self.intercept,
+            *self.calibration,
+        )
+        self._params[[k.MIN_WEIGHT, k.MOST, k.LEAST]] = (MIN_REASON_WEIGHT, MAX_SPAM_REASONS, MAX_HAM_REASONS)
+        kernels.warm_up()
         self.thresholds = Thresholds(**artifact["thresholds"])
         # The second stage over the history evidence (spamguard/evidence.py), None in older models.
         self.stage: dict[str, Any] | None = artifact.get("stage")
@@ -88,29 +95,22 @@ class Model:
         comment = record if isinstance(record, Comment) else parse_record(record)
         raw = extract_one(comment, self.space)
         grams = raw.grams
-        words, style, picks = kernels.score_blocks(
+        score, evidence = kernels.score_comment(
             raw.word_idx,
             raw.word_cnt,
-            self._word_table,
-            self.space.word_weight,
             raw.char_idx,
             raw.char_cnt,
-            self._char_table,
-            self.space.char_weight,
             grams.buckets,
             grams.spans,
-            MAX_SPAM_REASONS,
-            MAX_HAM_REASONS,
-            MIN_REASON_WEIGHT,
+            raw.signals,
+            self._word_table,
+            self._char_table,
+            self.w_sig,
+            self._params,
         )
-        fired = np.flatnonzero(raw.signals)
-        signals = list(zip(fired.tolist(), (raw.signals[fired] * self.w_sig[fired]).tolist(), strict=True))
-        log_odds = words + style + math.fsum(w for _, w in signals) + self.intercept
-        a, b = self.calibration
-        score = _expit(a * log_odds + b)
         hits = rule_hits(comment)
         decision = REJECT if hits else decide(score, self.thresholds)
-        reasons = hits + _reasons(raw, signals, picks.tolist(), style)
+        reasons = hits + [_reason(raw, *row) for row in evidence.tolist()]
         return Verdict(decision, score, reasons, self.version, comment.id, self.thresholds)
 
     def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
@@ -144,39 +144,19 @@ class Model:
         }
 
 
-def _reasons(
-    raw: Raw, signals: list[tuple[int, float]], words: list[list[float]], style: float
-) -> list[Reason]:
-    """Return the strongest evidence each way: signals, the picked words and the character style."""
-    # (-weight, kind, span): sorting puts the strongest spam evidence first and ham evidence last.
-    found = [(-w, i, None) for i, w in signals if abs(w) >= MIN_REASON_WEIGHT]
-    found += [(-w, _WORDS, (int(start), int(end))) for w, start, end in words]
-    if abs(style) >= MIN_REASON_WEIGHT:
-        found.append((-style, _STYLE, None))
-    found.sort()
-    chosen = [f for f in found[:MAX_SPAM_REASONS] if f[0] < 0] + [
-        f for f in found[-MAX_HAM_REASONS:] if f[0] > 0
-    ]
-    return [_reason(raw, -negated, kind, span) for negated, kind, span in chosen]
-
-
-def _reason(raw: Raw, weight: float, kind: int, span: tuple[int, int] | None) -> Reason:
-    if kind == _WORDS:
-        return Reason("text:words", weight, raw.grams.text[span[0] : span[1]])  # type: ignore[index]
-    if kind == _STYLE:
+def _reason(raw: Raw, weight: float, kind: float, start: float, end: float) -> Reason:
+    """Name one row of the evidence `kernels.score_comment` chose."""
+    if kind == kernels.WORDS:
+        return Reason("text:words", weight, raw.grams.text[int(start) : int(end)])
+    if kind == kernels.STYLE:
         return Reason("text:style", weight, "spelling and character patterns")
-    name = SIGNAL_NAMES[kind]
+    name = SIGNAL_NAMES[int(kind)]
     return Reason(name, weight, raw.details.get(name) or SIGNAL_HELP[name])
 
 
 def _float32(values: Any) -> np.ndarray:
     """Return the values rounded to float32, as float64 arrays."""
     return np.asarray(values, dtype=np.float32).astype(np.float64)
-
-
-def _expit(x: float) -> float:
-    """Return the logistic function of x, as scipy's expit, for one number."""
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
 def _row_sums(ptr: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -187,10 +187,7 @@ def test_load_model_from_registry_or_version_dir(demo_registry):
 
 @pytest.mark.parametrize("intercept, expected", [(-1e6, 0.0), (1e6, 1.0)])
 def test_extreme_log_odds_saturate_without_overflow(demo_model, intercept, expected):
-    import copy
-
-    model = copy.copy(demo_model)
-    model.intercept = intercept
+    model = Model({**demo_model.to_artifact(), "intercept": intercept})
     assert model.score({"content": "anything at all"}).score == expected
     assert model.predict_proba([{"content": "anything at all"}]).tolist() == [expected]
 
