@@ -124,10 +124,7 @@ def score_and_store(
     comment_id = comment.id or uuid.uuid4().hex
     verdict = score_comment(st, comment)
     # The history record is written with the comment, in one transaction (Store.insert_comment).
-    history_write: list[Callable[[Callable[..., Any]], object]] = []
-    verdict = screening.screen(st.store, site, comment_id, comment, verdict, model=st.holder.model,
-                               pending=history_write)  # fmt: skip
-    also = history_write[0] if history_write else None
+    verdict, also = screening.plan(st.store, site, comment_id, comment, verdict, model=st.holder.model)
     if adjust is not None:
         verdict = adjust(verdict)
     record = comment.to_record()

@@ -36,19 +36,33 @@ _SHADOW_TEXT = "shadow mode: answered approve, would have decided "
 _TEXT_ENTRIES = ("list:deny_keyword", "list:deny_regex")
 
 
-def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
-           now: float | None = None, model: Any = None, *,
-           pending: list[Callable[[Callable[..., Any]], object]] | None = None) -> Verdict:  # fmt: skip
-    """Apply the site's lists, policy and history rules to the model's verdict; record the comment.
+# Adds a screened comment to the history with `run` of the caller's Store.transaction.
+HistoryWrite = Callable[[Callable[..., Any]], object]
 
-    With `pending`, the record is not written here: its writer is appended there, for the caller to
-    run in the transaction that stores the comment (Store.insert_comment's `also`).
+
+def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
+           now: float | None = None, model: Any = None) -> Verdict:  # fmt: skip
+    """Apply the site's lists, policy and history rules to the model's verdict; record the comment."""
+    verdict, write = plan(store, site, comment_id, comment, verdict, now, model)
+    if write is not None:
+        try:
+            with store.transaction() as run:
+                write(run)
+        except StoreError as exc:
+            log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
+    return verdict
+
+
+def plan(store: Any, site: str, comment_id: str, comment: Comment, verdict: Verdict,
+         now: float | None = None, model: Any = None) -> tuple[Verdict, HistoryWrite | None]:  # fmt: skip
+    """Do what `screen` does, but return the history write instead of running it (None when the
+    history could not be read): /score runs it in the transaction that stores the comment.
 
     When `model` (the one that gave the verdict) has a second stage, the score becomes the stage's
     combination of the text score and the history evidence (spamguard/evidence.py).
     """
     if time.monotonic() < _down_until.get(store, 0.0):
-        return verdict
+        return verdict, None
     text = normalize(comment.content)
     found = history.facts(comment, text)
     try:
@@ -57,7 +71,7 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
     except StoreError as exc:
         log.warning("history unavailable, scoring %s/%s on its text alone: %s", site, comment_id, exc)
         _down_until[store] = time.monotonic() + STORE_RETRY_S
-        return verdict
+        return verdict, None
     policy = conf.policy(comment.comment_type)
     unscored = any(r.signal == "system:unscored" for r in verdict.reasons)
     stage = stage_of(model) if model is not None and not unscored and not comment.honeypot else None
@@ -84,14 +98,8 @@ def screen(store: Any, site: str, comment_id: str, comment: Comment, verdict: Ve
         reasons.append(Reason(SHADOW, 0.0, _SHADOW_TEXT + decision))
         answered = APPROVE
     kept = history.SENDER_REJECTED if sender_rejected else decision
-    if pending is not None:
-        pending.append(lambda run: history.write(run, site, comment_id, found, kept, now))
-    else:
-        try:
-            history.record(store, site, comment_id, found, kept, now)
-        except StoreError as exc:
-            log.warning("could not add %s/%s to the history: %s", site, comment_id, exc)
-    return Verdict(answered, verdict.score, reasons, verdict.model_version, verdict.id, thresholds)
+    screened = Verdict(answered, verdict.score, reasons, verdict.model_version, verdict.id, thresholds)
+    return screened, lambda run: history.write(run, site, comment_id, found, kept, now)
 
 
 def annotate(answer: dict[str, Any]) -> dict[str, Any]:
