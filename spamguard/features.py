@@ -6,7 +6,6 @@ One code path for training and scoring: `extract` turns comments into raw counts
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -71,11 +70,6 @@ class Extracted:
         return len(self.signals)
 
 
-@functools.cache
-def _classes() -> np.ndarray:
-    return kernels.classes()
-
-
 def text_buckets(
     text: str, space: FeatureSpace
 ) -> tuple[np.ndarray, np.ndarray, Grams, np.ndarray, np.ndarray]:
@@ -90,7 +84,7 @@ def text_buckets(
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     word_idx, word_cnt, grams, spans, char_idx, char_cnt = kernels.text_buckets(
         cps,
-        _classes(),
+        kernels.classes(),
         space.fold_digits,
         space.n_word - 1,
         space.char_min,

@@ -8,6 +8,8 @@ Compiled code is cached beside this file (or in numba's per-user cache where tha
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -38,6 +40,7 @@ def _crc_table() -> np.ndarray:
 _CRC = _crc_table()
 
 
+@functools.cache
 def classes() -> np.ndarray:
     """Return the class bits of every code point: WORD where regex \\w matches, DIGIT where \\d does."""
     bits = bytes(c.isalnum() | c.isdecimal() << 1 for c in map(chr, range(0x110000)))
@@ -129,18 +132,6 @@ def block_contributions(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray, sca
 
 
 @njit(cache=True, nogil=True)
-def block_log_odds(idx: np.ndarray, cnt: np.ndarray, table: np.ndarray, scale: float) -> float:
-    """Return the sum of `block_contributions`, without building the array."""
-    squares = 0.0
-    total = 0.0
-    for t in range(len(idx)):
-        value = (1.0 + np.log(np.float64(cnt[t]))) * table[idx[t], 0]
-        squares += value * value
-        total += value * (table[idx[t], 1] * scale)
-    return total / np.sqrt(squares) if squares > 0.0 else 0.0
-
-
-@njit(cache=True, nogil=True)
 def word_grams(cps: np.ndarray, table: np.ndarray, mask: int) -> tuple[np.ndarray, np.ndarray]:
     """Hash word unigrams and bigrams into buckets; return the buckets with where each gram is.
 
@@ -216,7 +207,7 @@ def text_buckets(
     return word_idx, word_cnt, grams, spans, char_idx, char_cnt
 
 
-# Layout of score_comment's `params`.
+# Layout of score_comment's `params` (see `score_params`).
 WORD_SCALE, CHAR_SCALE, INTERCEPT, CAL_A, CAL_B, MIN_WEIGHT, MOST, LEAST = range(8)
 # Kinds of evidence score_comment returns, besides a signal's index.
 WORDS, STYLE = -1, -2
@@ -254,7 +245,7 @@ def score_comment(
     """
     most, least, min_weight = int(params[MOST]), int(params[LEAST]), params[MIN_WEIGHT]
     words = block_contributions(word_idx, word_cnt, word_table, params[WORD_SCALE])
-    style = block_log_odds(char_idx, char_cnt, char_table, params[CHAR_SCALE])
+    style = block_contributions(char_idx, char_cnt, char_table, params[CHAR_SCALE]).sum()
     log_odds = words.sum() + style + params[INTERCEPT]
     evidence = np.empty((len(signals) + most + least + 1, 4), np.float64)
     k = 0
@@ -297,6 +288,21 @@ def score_comment(
     return _expit(params[CAL_A] * log_odds + params[CAL_B]), chosen
 
 
+def score_params(
+    word_scale: float,
+    char_scale: float,
+    intercept: float,
+    calibration: tuple[float, float],
+    min_weight: float,
+    most: int,
+    least: int,
+) -> np.ndarray:
+    """Return the scalars of `score_comment` as the array it reads them from."""
+    return np.array(
+        [word_scale, char_scale, intercept, *calibration, min_weight, most, least], dtype=np.float64
+    )
+
+
 def weight_table(idf: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """Interleave idf and coefficient per bucket, as float32: 8 bytes read per bucket looked up.
 
@@ -312,7 +318,7 @@ def warm_up() -> None:
     """Load (or compile, the first time) every kernel with the argument types used."""
     cps = np.frombuffer(" warm up 42 ".encode("utf-32-le"), dtype=np.uint32)
     word_idx, word_cnt, grams, spans, char_idx, char_cnt = text_buckets(
-        cps, np.zeros(0x110000, dtype=np.uint8), True, 15, 3, 5, True, 15
+        cps, np.zeros(128, dtype=np.uint8), True, 15, 3, 5, True, 15
     )
     table = weight_table(np.ones(16), np.ones(16))
     score_comment(
@@ -326,5 +332,5 @@ def warm_up() -> None:
         table,
         table,
         np.ones(3),
-        np.ones(8),
+        score_params(1.0, 1.0, 0.0, (1.0, 0.0), 0.05, 6, 3),
     )

@@ -57,16 +57,15 @@ class Model:
         self._char_table = kernels.weight_table(self.char_idf, coef[n_word : n_word + n_char])
         self.intercept = float(artifact["intercept"])
         self.calibration = tuple(float(x) for x in artifact["calibration"])
-        # The scalars of kernels.score_comment, at the indices it reads them from.
-        self._params = np.zeros(8)
-        k = kernels
-        self._params[[k.WORD_SCALE, k.CHAR_SCALE, k.INTERCEPT, k.CAL_A, k.CAL_B]] = (
+        self._params = kernels.score_params(
             self.space.word_weight,
             self.space.char_weight,
             self.intercept,
-            *self.calibration,
+            self.calibration,
+            MIN_REASON_WEIGHT,
+            MAX_SPAM_REASONS,
+            MAX_HAM_REASONS,
         )
-        self._params[[k.MIN_WEIGHT, k.MOST, k.LEAST]] = (MIN_REASON_WEIGHT, MAX_SPAM_REASONS, MAX_HAM_REASONS)
         kernels.warm_up()
         self.thresholds = Thresholds(**artifact["thresholds"])
         # The second stage over the history evidence (spamguard/evidence.py), None in older models.

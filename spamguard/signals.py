@@ -198,15 +198,20 @@ def identity_signals(comment: Comment, out: np.ndarray, details: dict[str, str])
             details["ident:name_email_mismatch"] = f"{(name or '')[:40]} / {local[:40]}"
 
 
+def _any_of(*triggers: str) -> re.Pattern[str]:
+    """Match any of the trigger substrings: one scan of the text instead of one per trigger."""
+    return re.compile("|".join(map(re.escape, triggers)))
+
+
 # Each pattern runs only when one of its cheap trigger substrings is in the lower-cased text:
 # most comments trigger none, and a regex scan costs far more than a substring test.
 _PATTERNS = (
-    ("contact:phone", _PHONE, (), 9),
-    ("contact:support_number", _SUPPORT, ("support", "care", "service", "help", "toll", "hotline"), 0),
+    ("contact:phone", _PHONE, None, 9),
+    ("contact:support_number", _SUPPORT, _any_of("support", "care", "service", "help", "toll", "hotline"), 0),
     (
         "contact:messenger",
         _MESSENGER,
-        (
+        _any_of(
             "whats",
             "telegram",
             "wa.me",
@@ -224,13 +229,8 @@ _PATTERNS = (
         ),
         0,
     ),
-    ("money:crypto_wallet", _WALLET, (), 4),
-    ("money:amount", _MONEY, ("$", "€", "£", "₹", "usd", "dollar", "euro", "btc", "eth"), 1),
-)
-# The triggers of each pattern as one alternation: one scan of the text instead of one per trigger.
-_TRIGGERED = tuple(
-    (name, pattern, re.compile("|".join(map(re.escape, triggers))) if triggers else None, min_digits)
-    for name, pattern, triggers, min_digits in _PATTERNS
+    ("money:crypto_wallet", _WALLET, None, 4),
+    ("money:amount", _MONEY, _any_of("$", "€", "£", "₹", "usd", "dollar", "euro", "btc", "eth"), 1),
 )
 _ASCII_NOT_LETTER = bytes(c for c in range(128) if not chr(c).isalpha())
 _ASCII_NOT_UPPER = bytes(c for c in range(128) if not chr(c).isupper())
@@ -253,7 +253,7 @@ def content_signals(text: str, lower: str, out: np.ndarray, details: dict[str, s
     """Fill the contact, money and shape signals of normalised text (and its lower-case form)."""
     sample = text[:4096]
     letters, upper, digits = _char_classes(sample)
-    for name, pattern, trigger, min_digits in _TRIGGERED:
+    for name, pattern, trigger, min_digits in _PATTERNS:
         if digits < min_digits or trigger is not None and trigger.search(lower) is None:
             continue
         found = pattern.findall(text)
