@@ -124,7 +124,7 @@ def replay(
                 moderation_store.decide(st.store, found.pk, "spam" if spam else "ham", "replay")
     finally:
         history.clock, screening.screen = clock, screen
-        st.holder.stop()
+        st.stop()
         st.store.close()
     times.sort()
     screen_ms.sort()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, g, request
 from flask.wrappers import Response
 
 from spamguard import errors
+from spamguard.background import Loop
 from spamguard.keys import KeyCache
 from spamguard.metrics import Metrics
 from spamguard.privacy import Protector
@@ -21,7 +21,7 @@ from spamguard.ratelimit import RateLimiter
 from spamguard.reload import ModelHolder
 from spamguard.settings import Settings, load_settings
 from spamguard.spool import Spool
-from spamguard.store import Store
+from spamguard.store import Store, StoreError
 
 
 @dataclass
@@ -36,10 +36,13 @@ class State:
     metrics: Metrics
     spool: Spool
     privacy: Protector
-    # Set to stop the webhook delivery thread (None when background threads were not started).
-    webhooks_stop: threading.Event | None = None
-    # Set to stop the history prune thread (None when not started, or the history is kept forever).
-    retention_stop: threading.Event | None = None
+    # The worker's background loops (none when create_app was told to start none).
+    loops: list[Loop] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the background loops (the process carries on; tests and `--dev` shut down this way)."""
+        while self.loops:
+            self.loops.pop().stop()
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> Flask:
@@ -64,29 +67,20 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.config["SECRET_KEY"] = settings.secret_key or secret_key(settings.home)
     store = Store(settings.database_url, background_checkpoints=background)
     store.upgrade()
-    webhooks_stop = retention_stop = None
-    if background:
-        store.start_checkpointer()
-        # Every worker of every replica delivers webhooks; claims keep each delivery to one of them.
-        from spamguard import retention, webhooks
-
-        webhooks_stop = webhooks.start(store, settings.webhook_retry_s, settings.webhook_max_attempts)
-        retention_stop = retention.start(store, settings.history_retention_days)
     metrics = Metrics()
     metrics.budget.set(settings.latency_budget_ms / 1000)
     holder = ModelHolder(settings.model, metrics)
     holder.load()
-    if background and holder.follows_registry:
-        holder.start(settings.reload_interval_s)
     keys, limiter = KeyCache(store, settings.key_cache_s), RateLimiter(settings.rate_limit)
     key = secret_key(settings.home, "privacy_key") if settings.personal_fields == "hash" else ""
     privacy = Protector(settings.personal_fields, key.encode())
     spool = Spool(settings.home, store, metrics)
+    state = State(settings, store, holder, keys, limiter, metrics, spool, privacy)
     if background:
-        spool.start()  # drains at once what a dead worker left, then whenever the store is up
-    app.extensions["spamguard"] = State(
-        settings, store, holder, keys, limiter, metrics, spool, privacy, webhooks_stop, retention_stop
-    )
+        state.loops = _background_loops(state)
+        for loop in state.loops:
+            loop.start()
+    app.extensions["spamguard"] = state
     errors.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(akismet_bp)
@@ -95,6 +89,25 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     _instrument(app, metrics)
     _shed(app, settings.max_queued)
     return app
+
+
+def _background_loops(state: State) -> list[Loop]:
+    """Return the loops every worker runs, each on a thread of its own."""
+    from spamguard import retention, webhooks
+
+    settings, store = state.settings, state.store
+    loops = [
+        # Drains at once what a dead worker left, then whenever the store is up again.
+        Loop("spool", state.spool.drain, state.spool.retry_s, first=0.0),
+        # Every worker of every replica delivers webhooks; claims keep each delivery to one of them.
+        webhooks.loop(store, settings.webhook_retry_s, settings.webhook_max_attempts),
+    ]
+    if state.holder.follows_registry:
+        loops.append(Loop("reload", state.holder.load, settings.reload_interval_s))
+    if store.dialect == "sqlite":
+        loops.append(Loop("checkpoint", store.checkpoint, 1.0, expected=(StoreError,), at_exit=store.close))
+    prune = retention.loop(store, settings.history_retention_days)
+    return loops + [prune] if prune is not None else loops
 
 
 # Endpoints that score (the expensive ones) and so are shed first; health, metrics, moderation are not.

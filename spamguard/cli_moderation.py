@@ -169,8 +169,6 @@ def webhooks_log(site: str | None, limit: int, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit.")
 def webhooks_run(once: bool) -> None:
     """Deliver due webhooks (each `serve` worker does this too; any number may run at once)."""
-    import threading
-
     from spamguard import webhooks as wh
 
     settings = _settings()
@@ -180,7 +178,7 @@ def webhooks_run(once: bool) -> None:
         click.echo(f"attempted {n} deliveries")
         return
     try:
-        wh.loop(store, settings.webhook_retry_s, settings.webhook_max_attempts, threading.Event())
+        wh.loop(store, settings.webhook_retry_s, settings.webhook_max_attempts).run()
     except KeyboardInterrupt:
         pass
 

@@ -30,8 +30,6 @@ class ModelHolder:
         self.error: str | None = None
         self._refused: tuple[str, int, int] | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def follows_registry(self) -> bool:
@@ -100,29 +98,6 @@ class ModelHolder:
             except registry.ModelError as exc:
                 log.warning("earlier version %s is not usable either: %s", name, exc)
         return None
-
-    def start(self, interval: float) -> None:
-        """Check for a new current version every `interval` seconds on a daemon thread."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._run, args=(interval,), name="spamguard-reload", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the reloader thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self.load()
-            except Exception:  # the thread must outlive any surprise, or reloads stop silently
-                log.exception("model reload check failed")
 
 
 def _stamp(version_dir: Path) -> tuple[str, int, int]:

@@ -1,6 +1,6 @@
 """The history's retention: prune what is older than SPAMGUARD_HISTORY_RETENTION_DAYS, on a schedule.
 
-Every `spamguard serve` worker, on every replica, runs `loop` on a daemon thread, and `spamguard
+Every `spamguard serve` worker, on every replica, runs the `loop` on a daemon thread, and `spamguard
 purge` prunes once. The work is idempotent and bounded (history.prune deletes PRUNE_BATCH rows per
 statement and pauses between them), so several processes pruning at once only share it; the first
 run waits a random part of the interval, so workers started together do not all prune together.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
+import time
+from collections.abc import Callable
 
 from spamguard import history
+from spamguard.background import Loop
 from spamguard.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -24,35 +26,28 @@ PAUSE_S = 0.05
 DAY_S = 86400.0
 
 
-def prune(store: Store, days: float, stop: threading.Event | None = None) -> int:
-    """Delete history older than `days` (0: keep it forever); return how many comments it dropped."""
+def prune(store: Store, days: float, pause: Callable[[float], object] | None = None) -> int:
+    """Delete history older than `days` (0: keep it forever); return how many comments it dropped.
+
+    `pause(seconds)` sleeps between two delete statements (default: time.sleep).
+    """
     if days <= 0:
         return 0
-    wait = stop.wait if stop is not None else threading.Event().wait
+    wait = pause or time.sleep
     return history.prune(store, days * DAY_S, pause=lambda: wait(PAUSE_S))
 
 
-def loop(store: Store, days: float, stop: threading.Event, interval: float = INTERVAL_S) -> None:
-    """Prune every `interval` seconds (the first time after a random part of it) until `stop` is set."""
-    delay = random.uniform(0.1, 1.0) * interval
-    while not stop.wait(delay):
-        try:
-            dropped = prune(store, days, stop)
-        except StoreError as exc:
-            log.warning("history prune: %s", exc)
-        else:
-            if dropped:
-                log.info("pruned %d comments older than %g days from the history", dropped, days)
-        delay = interval
-    store.close()
-
-
-def start(store: Store, days: float, interval: float = INTERVAL_S) -> threading.Event | None:
-    """Start the prune loop on a daemon thread (none when days is 0); return the event that stops it."""
+def loop(store: Store, days: float, interval: float = INTERVAL_S) -> Loop | None:
+    """Return the prune loop of a worker (not started; None when days is 0): every `interval` seconds,
+    the first time after a random part of it."""
     if days <= 0:
         return None
-    stop = threading.Event()
-    thread = threading.Thread(target=loop, args=(store, days, stop, interval), name="spamguard-retention",
-                              daemon=True)  # fmt: skip
-    thread.start()
-    return stop
+
+    def work() -> None:
+        dropped = prune(store, days, prune_loop.pause)
+        if dropped:
+            log.info("pruned %d comments older than %g days from the history", dropped, days)
+
+    prune_loop = Loop("retention", work, interval, first=random.uniform(0.1, 1.0) * interval,
+                      expected=(StoreError,), at_exit=store.close)  # fmt: skip
+    return prune_loop

@@ -68,8 +68,6 @@ class Spool:
         self._drain_lock = threading.Lock()
         # Answers spooled by this worker and not yet drained: a retry of the same id gets the same answer.
         self._pending: dict[tuple[str, str], dict[str, Any]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- the request path ------------------------------------------------------------------
 
@@ -283,34 +281,6 @@ class Spool:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-    # -- the thread --------------------------------------------------------------------------
-
-    def start(self, interval: float = RETRY_S) -> None:
-        """Drain every `interval` seconds on a daemon thread (first at once: a dead worker's spool)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(interval,), name="spamguard-spool", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the drain thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self, interval: float) -> None:
-        while True:
-            try:
-                self.drain()
-            except Exception:  # the thread must outlive any surprise, or the spool never drains
-                log.exception("spool drain failed")
-            if self._stop.wait(interval):
-                return
 
 
 def _verdict(data: Mapping[str, Any]) -> Verdict:

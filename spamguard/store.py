@@ -231,8 +231,6 @@ class Store:
     def __init__(self, url: str, *, background_checkpoints: bool = False) -> None:
         self.url = url
         self.background_checkpoints = background_checkpoints
-        self._checkpointer: threading.Thread | None = None
-        self._stop = threading.Event()
         if url.startswith("sqlite:///"):
             self.dialect = "sqlite"
             self.path: Path | None = Path(url[len("sqlite:///") :])
@@ -299,31 +297,10 @@ class Store:
         """Return the URL without its password, for messages."""
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.url)
 
-    def start_checkpointer(self, interval: float = 1.0) -> None:
-        """Checkpoint the SQLite WAL every `interval` seconds on a thread, off the request path."""
-        if self.dialect != "sqlite" or self._checkpointer is not None:
-            return
-        self._stop.clear()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, args=(interval,), name="spamguard-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
-
-    def _checkpoint_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                # PASSIVE never blocks writers; sqlite3 releases the GIL during the I/O.
-                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except StoreError as exc:
-                log.warning("WAL checkpoint failed: %s", exc)
-        self.close()
-
-    def stop_checkpointer(self) -> None:
-        """Stop the checkpoint thread."""
-        self._stop.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=5)
-            self._checkpointer = None
+    def checkpoint(self) -> None:
+        """Checkpoint the SQLite WAL (a background loop does it every second, off the request path)."""
+        # PASSIVE never blocks writers; sqlite3 releases the GIL during the I/O.
+        self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         """Close this thread's connection."""

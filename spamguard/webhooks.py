@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from spamguard import __version__
+from spamguard.background import Loop
 from spamguard.moderation_store import webhook_of
 from spamguard.store import Store, StoreError, utcnow
 
@@ -200,27 +201,10 @@ def run_once(store: Store, retry_s: float, max_attempts: int, timeout: float = T
     return done
 
 
-def loop(
-    store: Store, retry_s: float, max_attempts: int, stop: threading.Event, interval: float = 1.0
-) -> None:
-    """Deliver due webhooks until `stop` is set, polling every `interval` seconds (or when woken)."""
-    while not stop.is_set():
-        try:
-            run_once(store, retry_s, max_attempts)
-        except StoreError as exc:
-            log.warning("webhook delivery loop: %s", exc)
-        _wake.wait(interval)
-        _wake.clear()
-    store.close()
-
-
-def start(store: Store, retry_s: float, max_attempts: int, interval: float = 1.0) -> threading.Event:
-    """Start the delivery loop on a daemon thread; return the event that stops it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=loop, args=(store, retry_s, max_attempts, stop, interval),
-                              name="spamguard-webhooks", daemon=True)  # fmt: skip
-    thread.start()
-    return stop
+def loop(store: Store, retry_s: float, max_attempts: int, interval: float = 1.0) -> Loop:
+    """Return the delivery loop (not started): due webhooks every `interval` seconds, or when woken."""
+    return Loop("webhooks", lambda: run_once(store, retry_s, max_attempts), interval, first=0.0,
+                expected=(StoreError,), at_exit=store.close, event=_wake)  # fmt: skip
 
 
 def retry_failed(store: Store, site: str | None = None) -> int:

@@ -191,15 +191,7 @@ def make_app(settings: Settings) -> Iterator[Callable[..., object]]:
     yield make
     for app in apps:
         state = app.extensions["spamguard"]
-        if state.webhooks_stop is not None:
-            from spamguard import webhooks
-
-            state.webhooks_stop.set()
-            webhooks.wake()
-        if state.retention_stop is not None:
-            state.retention_stop.set()
-        state.holder.stop()
-        state.store.stop_checkpointer()
+        state.stop()
         state.store.close()
 
 

@@ -44,7 +44,7 @@ def test_prune_deletes_only_old_history_in_bounded_batches(store) -> None:  # ty
 
 def test_retention_zero_keeps_everything(store) -> None:  # type: ignore[no-untyped-def]
     remember(store, "ancient", 10_000)
-    assert retention.prune(store, 0) == 0 and retention.start(store, 0) is None
+    assert retention.prune(store, 0) == 0 and retention.loop(store, 0) is None
     assert count(store, "history") == 1
 
 
@@ -52,22 +52,24 @@ def test_the_loop_prunes_on_its_schedule_and_stops(store, monkeypatch) -> None: 
     monkeypatch.setattr(history, "clock", lambda: NOW)
     remember(store, "old", 40)
     remember(store, "new", 1)
-    stop = retention.start(store, 30, interval=0.05)
-    assert stop is not None
+    loop = retention.loop(store, 30, interval=0.05)
+    assert loop is not None
+    loop.start()
     deadline = time.monotonic() + 10
     while count(store, "history") == 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert count(store, "history") == 1
-    stop.set()
-    time.sleep(0.1)
+    loop.stop()
     assert not [t for t in threading.enumerate() if t.name == "spamguard-retention"]
 
 
 def test_every_worker_starts_the_schedule(make_app) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(background=True, history_retention_days=30)
-    assert app.extensions["spamguard"].retention_stop is not None
-    assert make_app(background=True, history_retention_days=0).extensions["spamguard"].retention_stop is None
-    assert make_app(history_retention_days=30).extensions["spamguard"].retention_stop is None
+    def loops(**changes: object) -> set[str]:
+        return {loop.name for loop in make_app(**changes).extensions["spamguard"].loops}
+
+    assert "retention" in loops(background=True, history_retention_days=30)
+    assert "retention" not in loops(background=True, history_retention_days=0)
+    assert loops(history_retention_days=30) == set()
 
 
 def test_purge_prunes_the_history(runner, settings, store, monkeypatch) -> None:  # type: ignore[no-untyped-def]

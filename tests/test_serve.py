@@ -103,9 +103,7 @@ def test_serve_dev_runs_flasks_reloader(runner, monkeypatch, trained_registry: P
 
     def fake_run(self, host, port, **kwargs):  # type: ignore[no-untyped-def]
         calls.update(host=host, port=port, **kwargs)
-        state = self.extensions["spamguard"]
-        state.holder.stop()
-        state.store.stop_checkpointer()
+        self.extensions["spamguard"].stop()
 
     monkeypatch.setattr(Flask, "run", fake_run)
     result = runner.invoke(main, ["serve", "--dev", "--model", str(trained_registry), "--port", "8123"])

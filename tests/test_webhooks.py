@@ -162,7 +162,7 @@ def test_verdict_through_the_api_wakes_delivery(client, store, receiver, cheap_s
     mo.add_moderator(store, "ann", "password-ann")
     token = mo.create_token(store, "ann")
     ms.set_webhook(store, "blog", receiver.url, SECRET)
-    stop = webhooks.start(store, retry_s=0.05, max_attempts=3, interval=30)
+    loop = webhooks.loop(store, retry_s=0.05, max_attempts=3, interval=30).start()
     try:
         time.sleep(0.2)
         pk = held(store, "wp-9")
@@ -175,5 +175,4 @@ def test_verdict_through_the_api_wakes_delivery(client, store, receiver, cheap_s
             time.sleep(0.02)
         assert receiver.received, "woken by the verdict, not after the 30 s poll"
     finally:
-        stop.set()
-        webhooks.wake()
+        loop.stop()
