@@ -80,22 +80,23 @@ def replay(
     key, _ = create_key(st.store, [site])
     headers = {"Authorization": f"Bearer {key}"}
     client = app.test_client()
-    clock, screen = history.clock, screening.screen
+    # /score screens through screening.plan (the history write goes in the comment's transaction).
+    clock, plan = history.clock, screening.plan
     now = [0.0]
     history.clock = lambda: now[0]
     screen_ms: list[float] = []
     if mode == "text-only":
-        screening.screen = lambda store, site, cid, comment, verdict, *args, **kwargs: verdict  # type: ignore[assignment]
+        screening.plan = lambda store, site, cid, comment, verdict, *args, **kwargs: (verdict, None)  # type: ignore[assignment]
     else:
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return screen(*args, **kwargs)
+                return plan(*args, **kwargs)
             finally:
                 screen_ms.append((time.perf_counter() - started) * 1000)
 
-        screening.screen = timed  # type: ignore[assignment]
+        screening.plan = timed  # type: ignore[assignment]
     if mode == "shadow":
         site_policy.set_policy(st.store, site, mode="shadow")
     counts: Counter[str] = Counter()
@@ -123,7 +124,7 @@ def replay(
             if found is not None and found.status == "held":  # an id seen before answers as stored
                 moderation_store.decide(st.store, found.pk, "spam" if spam else "ham", "replay")
     finally:
-        history.clock, screening.screen = clock, screen
+        history.clock, screening.plan = clock, plan
         st.stop()
         st.store.close()
     times.sort()
