@@ -21,7 +21,7 @@ from spamguard.ratelimit import RateLimiter
 from spamguard.reload import ModelHolder
 from spamguard.settings import Settings, load_settings
 from spamguard.spool import Spool
-from spamguard.store import Store, StoreError
+from spamguard.store import CHECKPOINT_INTERVAL_S, Store, StoreError
 
 
 @dataclass
@@ -105,7 +105,8 @@ def _background_loops(state: State) -> list[Loop]:
     if state.holder.follows_registry:
         loops.append(Loop("reload", state.holder.load, settings.reload_interval_s))
     if store.dialect == "sqlite":
-        loops.append(Loop("checkpoint", store.checkpoint, 1.0, expected=(StoreError,), at_exit=store.close))
+        loops.append(Loop("checkpoint", store.checkpoint, CHECKPOINT_INTERVAL_S, expected=(StoreError,),
+                          at_exit=store.close))  # fmt: skip
     prune = retention.loop(store, settings.history_retention_days)
     return loops + [prune] if prune is not None else loops
 

@@ -17,20 +17,19 @@ class Loop:
     `wake()` calls it at once. An exception from `work` is logged and the loop goes on: a background
     thread must outlive any surprise, or its work silently stops. Exceptions of the `expected` types
     (an unreachable store) are one line of warning each, not a traceback. `at_exit` runs on the
-    loop's thread as it ends (to close that thread's database connection). `event`, if given, is the
-    event that wakes the loop, so that code without the Loop object can wake it (webhooks.wake).
+    loop's thread as it ends (to close that thread's database connection).
     """
 
     def __init__(self, name: str, work: Callable[[], object], interval: float, *, first: float | None = None,
-                 expected: tuple[type[BaseException], ...] = (), at_exit: Callable[[], object] | None = None,
-                 event: threading.Event | None = None) -> None:  # fmt: skip
+                 expected: tuple[type[BaseException], ...] = (),
+                 at_exit: Callable[[], object] | None = None) -> None:  # fmt: skip
         self.name = name
         self.work = work
         self.interval = interval
         self.first = interval if first is None else first
         self.expected = expected
         self.at_exit = at_exit
-        self._wake = event or threading.Event()
+        self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -37,6 +37,7 @@ _FIRST_WAIT_S, _MAX_WAIT_S = 0.00005, 0.002
 # With a background checkpointer, requests leave checkpoints (and their fsyncs, up to tens of ms here)
 # to it; this many WAL pages (64 MiB) is the safety net if it stalls: a request checkpoints then.
 BACKGROUND_AUTOCHECKPOINT_PAGES = 16384
+CHECKPOINT_INTERVAL_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ class Store:
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.url)
 
     def checkpoint(self) -> None:
-        """Checkpoint the SQLite WAL (a background loop does it every second, off the request path)."""
+        """Checkpoint the SQLite WAL (a background loop does it every CHECKPOINT_INTERVAL_S, off requests)."""
         # PASSIVE never blocks writers; sqlite3 releases the GIL during the I/O.
         self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 

@@ -20,10 +20,10 @@ import hmac
 import json
 import logging
 import random
-import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ BATCH = 10
 TOLERANCE_S = 300
 
 # Set by a verdict in this process, so the worker's loop delivers at once instead of at its next poll.
-_wake = threading.Event()
+_loops: weakref.WeakSet[Loop] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,8 @@ def _later(seconds: float) -> str:
 
 def wake() -> None:
     """Tell this process's delivery loop there is something to send."""
-    _wake.set()
+    for delivery_loop in list(_loops):
+        delivery_loop.wake()
 
 
 def claim(store: Store, limit: int = BATCH, lease_s: float = LEASE_S) -> list[Delivery]:
@@ -203,8 +204,10 @@ def run_once(store: Store, retry_s: float, max_attempts: int, timeout: float = T
 
 def loop(store: Store, retry_s: float, max_attempts: int, interval: float = 1.0) -> Loop:
     """Return the delivery loop (not started): due webhooks every `interval` seconds, or when woken."""
-    return Loop("webhooks", lambda: run_once(store, retry_s, max_attempts), interval, first=0.0,
-                expected=(StoreError,), at_exit=store.close, event=_wake)  # fmt: skip
+    delivery_loop = Loop("webhooks", lambda: run_once(store, retry_s, max_attempts), interval, first=0.0,
+                         expected=(StoreError,), at_exit=store.close)  # fmt: skip
+    _loops.add(delivery_loop)
+    return delivery_loop
 
 
 def retry_failed(store: Store, site: str | None = None) -> int:
