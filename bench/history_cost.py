@@ -4,7 +4,8 @@
 
 Fills one site's history with --rows comments (YouTube and TubeSpam texts with made-up IPs, e-mails and
 link domains spread over the last day), then screens --runs more, and prints the time per call
-(p50/p90/p99, ms) and the query plans of the two reads. SQLite under a temporary directory.
+(p50/p90/p99, ms). SQLite under a temporary directory, without the background checkpoints of `serve`: a
+request that fills the WAL checkpoints it (the p99 here).
 """
 
 from __future__ import annotations

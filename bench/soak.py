@@ -78,6 +78,24 @@ def statuses(text: str) -> dict[str, float]:
     return out
 
 
+def server_side(text: str) -> str:
+    """Summarise the service's own view of the slow answers: over budget, over 1 s, store writes, spool."""
+
+    def total(name: str, labels: str = "") -> float:
+        pattern = "^" + re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" (\S+)$"
+        return sum(float(v) for v in re.findall(pattern, text, re.M))
+
+    def over(name: str, labels: str, le: str) -> float:
+        return total(name, labels + 'le="+Inf"') - total(name, labels + f'le="{le}"')
+
+    over_1s = over("spamguard_request_seconds_bucket", 'endpoint="/score",', "1.0")
+    slow_writes = over("spamguard_store_write_seconds_bucket", "", "0.25")
+    spooled = total("spamguard_spooled_total", 'outcome="spooled"')
+    return (f"{total('spamguard_over_budget_total'):.0f} /score answers over the latency budget,"
+            f" {over_1s:.0f} over 1 s; {slow_writes:.0f} store writes over 0.25 s;"
+            f" {spooled:.0f} comments spooled")  # fmt: skip
+
+
 def line(name: str, r: dict[str, Any]) -> str:
     return (f"{name:<10} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  "
             f"requests {r['requests']:7d}  non-2xx {r['non2xx']}  {r['socket_detail']}")  # fmt: skip
@@ -138,6 +156,7 @@ def main() -> None:
                 f"{rss_end[pid] / 1024:.1f} MiB at end"
             )
         print(f"  workers restarted during the soak: {sorted(set(workers(proc.pid)) - set(pids)) or 'none'}")
+        print("  server side so far: " + server_side(scrape(port)), flush=True)
         before = statuses(scrape(port))
         burst = wrk(port, 3 * args.connections, args.burst, bodies, key)
         after = statuses(scrape(port))

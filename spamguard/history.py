@@ -160,21 +160,18 @@ class Evidence:
 SENDER_REJECTED = "sender_rejected"
 
 
-def _outcome_sql(text: bool) -> str:
-    """Return, as SQL over `c.verdict` and `{t}.decision`, a comment's outcome: approve / hold / reject.
-
-    A moderator's verdict counts over the decision taken; a sender rejection counts against the
-    sender's keys but only holds for its text (`text`).
-    """
-    sender = HOLD if text else REJECT
-    return (
-        f"CASE WHEN c.verdict = 'ham' THEN '{APPROVE}' WHEN c.verdict = 'spam' THEN '{REJECT}'"
-        f" WHEN {{t}}.decision = '{SENDER_REJECTED}' THEN '{sender}' ELSE {{t}}.decision END"
-    )
+# A moderator's verdict replaces the decision in its comment's history rows (`set_verdict`), so the
+# reads need no join with the comments. A sender rejection counts against the sender's keys but not
+# against its text (near-duplicates of it only hold).
+_VERDICT_DECISION = {"ham": APPROVE, "spam": REJECT}
 
 
-_NEAR_OUTCOME = _outcome_sql(text=True).format(t="h")
-_KEY_OUTCOME = _outcome_sql(text=False).format(t="k")
+def set_verdict(run: Callable[..., Any], site: str, comment_id: str, verdict: str) -> None:
+    """Write a moderator's verdict ('ham' or 'spam') into a comment's history, with `run` of the
+    caller's `Store.transaction` (the one that records the verdict)."""
+    params = {"site": site, "cid": comment_id, "decision": _VERDICT_DECISION[verdict]}
+    for table in ("history", "history_keys"):
+        run(f"UPDATE {table} SET decision = :decision WHERE site = :site AND comment_id = :cid", params)
 
 
 @functools.lru_cache(maxsize=64)
@@ -193,24 +190,22 @@ def _lookup_sql(with_sketch: bool, n_keys: int) -> str:
         )
         parts.append(
             "SELECT -1 AS i, h.simhash AS simhash, h.author AS author,"
-            f" CASE WHEN {_NEAR_OUTCOME} = '{REJECT}' THEN 1 ELSE 0 END AS c0,"
+            f" CASE WHEN h.decision = '{REJECT}' THEN 1 ELSE 0 END AS c0,"
             " 0 AS c1, 0 AS c2, 0 AS c3, 0 AS c4"
-            " FROM history h LEFT JOIN comments c ON c.site = h.site AND c.comment_id = h.comment_id"
-            f" WHERE h.id IN ({bands_sql})"
+            f" FROM history h WHERE h.id IN ({bands_sql})"
         )
     if n_keys:
         per_key = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT {i} AS i, at, decision, comment_id FROM history_keys"
+            f"SELECT * FROM (SELECT {i} AS i, at, decision FROM history_keys"
             f" WHERE site = :site AND kind = :k{i} AND value = :v{i} ORDER BY at DESC LIMIT :nk) AS k{i}"
             for i in range(n_keys)
         )
         windows = ", ".join(f"SUM(CASE WHEN k.at >= :w{w} THEN 1 ELSE 0 END)" for w in range(len(WINDOWS)))
         parts.append(
             "SELECT k.i, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), " + windows + ","
-            f" SUM(CASE WHEN {_KEY_OUTCOME} = '{APPROVE}' THEN 1 ELSE 0 END),"
-            f" SUM(CASE WHEN {_KEY_OUTCOME} = '{REJECT}' THEN 1 ELSE 0 END)"
-            f" FROM ({per_key}) AS k LEFT JOIN comments c ON c.site = :site AND c.comment_id = k.comment_id"
-            " GROUP BY k.i"
+            f" SUM(CASE WHEN k.decision = '{APPROVE}' THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN k.decision IN ('{REJECT}', '{SENDER_REJECTED}') THEN 1 ELSE 0 END)"
+            f" FROM ({per_key}) AS k GROUP BY k.i"
         )
     return " UNION ALL ".join(parts)
 

@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from spamguard import history
 from spamguard.store import Store, utcnow
 
 VERDICTS = {"ham": "approved", "spam": "rejected"}
@@ -265,6 +266,7 @@ def decide(store: Store, pk: int, verdict: str, moderator: str, expected_status:
             {"pk": comment.pk, "site": comment.site, "cid": comment.comment_id, "verdict": verdict,
              "who": moderator, "prev": expected, "status": status, "now": now},
         )  # fmt: skip
+        history.set_verdict(run, comment.site, comment.comment_id, verdict)
         _enqueue_webhook(store, run, comment, expected, now)
     return comment
 

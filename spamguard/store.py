@@ -160,6 +160,21 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 5: per-site velocity limits (spamguard/site_policy.py): JSON, key kind -> limits per window.
     ["ALTER TABLE site_policies ADD COLUMN velocity TEXT"],
+    # 6: a verdict is written into its comment's history rows (history.set_verdict), so the history
+    # reads join no comments: the verdicts given so far are copied there; history_keys is indexed
+    # per comment for that update, and its lookup index holds the decision (the count reads the index).
+    [
+        *(
+            f"UPDATE {t} SET decision = (SELECT CASE c.verdict WHEN 'ham' THEN 'approve' ELSE 'reject' END"
+            f" FROM comments c WHERE c.site = {t}.site AND c.comment_id = {t}.comment_id)"
+            f" WHERE EXISTS (SELECT 1 FROM comments c WHERE c.site = {t}.site"
+            f" AND c.comment_id = {t}.comment_id AND c.verdict IS NOT NULL)"
+            for t in ("history", "history_keys")
+        ),
+        "CREATE INDEX history_keys_comment ON history_keys (site, comment_id)",
+        "DROP INDEX history_keys_lookup",
+        "CREATE INDEX history_keys_lookup ON history_keys (site, kind, value, at, decision)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # PostgreSQL advisory lock id held while migrating ("SG" in ASCII).

@@ -224,6 +224,18 @@ def test_spam_reputation_of_an_ip_and_an_email(client, auth) -> None:  # type: i
     assert {"reputation:spam_ip", "reputation:spam_email"} <= found
 
 
+def test_a_spam_verdict_counts_against_the_senders_keys(client, auth, store) -> None:  # type: ignore[no-untyped-def]
+    who = {"author_email": "polite@example.net"}
+    for i in range(2):
+        rejected(client, auth, store, id=f"c{i}", content=f"{HAM} {i}", **who)
+    assert "reputation:spam_email" in signals(post(client, auth, id="c3", content=HAM, **who))
+    # A correction counts too: the history holds the latest verdict.
+    for i in range(2):
+        moderation_store.decide(store, moderation_store.get_by_id(store, "blog", f"c{i}").pk, "ham", "mod",
+                                expected_status="rejected")  # fmt: skip
+    assert "reputation:spam_email" not in signals(post(client, auth, id="c4", content=HAM, **who))
+
+
 def test_trusted_commenter_is_approved_unless_honeypot(client, auth, store) -> None:  # type: ignore[no-untyped-def]
     who = {"author_email": "regular@example.org"}
     for i in range(3):
@@ -259,7 +271,9 @@ def test_history_queries_are_indexed(store) -> None:  # type: ignore[no-untyped-
     assert len(plans) == 1  # near-duplicates and keys in one statement
     for plan in plans:
         assert "SCAN history" not in plan.replace("SCAN history_keys", "") and "SCAN history_keys" not in plan
-        assert "USING INDEX" in plan
+        assert all(f"USING COVERING INDEX history_band{i}" in plan for i in range(history.BANDS))
+        # The keys are counted from the index alone: no row of history_keys (nor comments) is read.
+        assert "USING COVERING INDEX history_keys_lookup" in plan and "comments" not in plan
 
 
 def test_a_store_error_leaves_the_verdict_and_skips_the_store_for_a_while(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -156,3 +156,25 @@ def test_file_is_sqlite(db: Store) -> None:
     assert db.path is not None
     with sqlite3.connect(db.path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_upgrade_copies_the_verdicts_given_into_the_history(database_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from spamguard import store as store_module
+
+    old = Store(database_url)
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:5])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 5)
+    old.upgrade()
+    for cid, verdict_given in (("a", "spam"), ("b", "ham"), ("c", None)):
+        old.insert_comment("blog", cid, {"content": "x"}, verdict())
+        old.execute("UPDATE comments SET verdict = :v WHERE comment_id = :c", {"v": verdict_given, "c": cid})
+        old.execute("INSERT INTO history (site, comment_id, at, decision) VALUES ('blog', :c, 1, 'hold')",
+                    {"c": cid})  # fmt: skip
+        old.execute("INSERT INTO history_keys (site, kind, value, at, comment_id, decision)"
+                    " VALUES ('blog', 'ip', 'd', 1, :c, 'hold')", {"c": cid})  # fmt: skip
+    monkeypatch.undo()
+    assert old.upgrade() == SCHEMA_VERSION
+    for table in ("history", "history_keys"):
+        rows = old.execute(f"SELECT comment_id, decision FROM {table} ORDER BY comment_id").fetchall()
+        assert [tuple(r) for r in rows] == [("a", "reject"), ("b", "approve"), ("c", "hold")]
+    old.close()
