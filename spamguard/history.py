@@ -178,8 +178,9 @@ def set_verdict(run: Callable[..., Any], site: str, comment_id: str, verdict: st
 def _lookup_sql(with_sketch: bool, n_keys: int) -> str:
     """Build the one statement `lookup` runs: near-duplicate candidates, then one row per key.
 
-    Rows are (i, simhash, author, c0 … c4): i = -1 for a candidate (c0 = 1 if it counts as
-    rejected); else the key's index with its counts per window (c0 … c2) and approved / rejected.
+    Rows are (i, simhash, author, c0 … c4): i = -1 for candidates (c0 = 1 if they count as
+    rejected, c1 how many); else the key's index with its counts per window (c0 … c2) and approved /
+    rejected.
     """
     parts = []
     if with_sketch:
@@ -188,11 +189,12 @@ def _lookup_sql(with_sketch: bool, n_keys: int) -> str:
             f" AND at >= :since ORDER BY at DESC LIMIT :nb) AS q{i}"
             for i in range(BANDS)
         )
+        rejected = f"CASE WHEN h.decision = '{REJECT}' THEN 1 ELSE 0 END"
+        # Copies with the same sketch, author and outcome come back as one row with their count.
         parts.append(
-            "SELECT -1 AS i, h.simhash AS simhash, h.author AS author,"
-            f" CASE WHEN h.decision = '{REJECT}' THEN 1 ELSE 0 END AS c0,"
-            " 0 AS c1, 0 AS c2, 0 AS c3, 0 AS c4"
-            f" FROM history h WHERE h.id IN ({bands_sql})"
+            f"SELECT -1 AS i, h.simhash AS simhash, h.author AS author, {rejected} AS c0, COUNT(*) AS c1,"
+            f" 0 AS c2, 0 AS c3, 0 AS c4 FROM history h WHERE h.id IN ({bands_sql})"
+            f" GROUP BY h.simhash, h.author, {rejected}"
         )
     if n_keys:
         per_key = " UNION ALL ".join(
@@ -213,8 +215,9 @@ def _lookup_sql(with_sketch: bool, n_keys: int) -> str:
 def lookup(store: Store, site: str, found: Facts, now: float | None = None) -> Evidence:
     """Read what the history knows about a comment's sketch and keys (one bounded statement).
 
-    The database counts each key's rows per window and outcome; only the near-duplicate
-    candidates (at most BANDS * MAX_BAND_CANDIDATES) come back as rows, for the Hamming distance.
+    The database counts each key's rows per window and outcome; the near-duplicate candidates (at
+    most BANDS * MAX_BAND_CANDIDATES) come back grouped by sketch, author and outcome, for the
+    Hamming distance.
     """
     now = clock() if now is None else now
     sketch = found.sketch
@@ -238,8 +241,8 @@ def lookup(store: Store, site: str, found: Facts, now: float | None = None) -> E
         if i >= 0:
             counts[int(i)] = tuple(int(x or 0) for x in c)
         elif sketch is not None and hamming(int(simhash_), sketch) <= NEAR_DUP_BITS:
-            near_total += 1
-            near_rejected += int(c[0])
+            near_total += int(c[1])
+            near_rejected += int(c[0]) * int(c[1])
             if author and author != own:
                 authors.add(author)
     keys = []

@@ -251,6 +251,19 @@ def test_trusted_commenter_is_approved_unless_honeypot(client, auth, store) -> N
     assert post(client, auth, id="t2", content=spammy, honeypot="x", **who)["decision"] == "reject"
 
 
+def test_lookup_counts_every_copy(store) -> None:  # type: ignore[no-untyped-def]
+    """Copies with one sketch, author and outcome come back grouped: each still counts."""
+    spam = history.facts(parse_record({"content": CAMPAIGN, "author_email": "bot@example.net"}))
+    edited = history.facts(parse_record({"content": CAMPAIGN + " now", "author_name": "Other"}))
+    for i in range(3):
+        history.record(store, "blog", f"s{i}", spam, "reject", now=100.0 + i)
+    for i, decision in enumerate(("approve", "hold", "reject")):
+        history.record(store, "blog", f"e{i}", edited, decision, now=200.0 + i)
+    ev = history.lookup(store, "blog", spam, now=300.0)
+    assert history.hamming(spam.sketch, edited.sketch) <= history.NEAR_DUP_BITS
+    assert (ev.near_total, ev.near_rejected, ev.near_authors) == (6, 4, 1)  # its own author is not counted
+
+
 def test_history_queries_are_indexed(store) -> None:  # type: ignore[no-untyped-def]
     if store.dialect != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
