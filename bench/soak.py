@@ -3,12 +3,14 @@
     python bench/soak.py [--duration 600] [--burst 20] [--model DIR] [--workers 2] [--threads 4]
 
 1. capacity: wrk at --connections (closed loop) for --capacity-s seconds: the requests/s the service holds;
-2. soak: --duration seconds (default 10 minutes) paced to 70 % of that (bench/soak.lua adds a delay per
-   request on each connection): errors (non-2xx, socket errors), p50/p99, and the resident memory
-   (VmRSS) of each worker at the start and the end;
-3. burst: 3x the connections, unpaced, for --burst seconds; then the paced rate again for --burst seconds
-   to show the service recovers by itself;
-4. nothing lost: every /score answered 200 (counted by the service's own /metrics) is in the store.
+2. soak: --duration seconds (default 10 minutes) at 70 % of that rate, open loop (bench/soak.lua sends on a
+   fixed schedule, as wrk2 does, over --soak-connections), as --segment-s runs of wrk to show the trend
+   as the store grows: errors (non-2xx, socket errors), p50/p99, and the resident memory (VmRSS) of
+   each worker at the start and the end;
+3. burst: 3x the capacity run's connections, unpaced, for --burst seconds; then the 70 % rate again for
+   --burst seconds to show the service recovers by itself;
+4. capacity again, on the store the soak grew (a service that slows as its store grows shows there);
+5. nothing lost: every /score answered 200 (counted by the service's own /metrics) is in the store.
 Uses bench/serve_load.py's helpers; every server it starts is stopped before it exits.
 """
 
@@ -43,6 +45,8 @@ from serve_load import (  # noqa: E402
     write_bodies,
 )
 
+WRK_THREADS = 2
+
 
 def workers(master: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True)
@@ -56,12 +60,40 @@ def rss_kib(pid: int) -> int:
 
 
 def wrk(
-    port: int, connections: int, seconds: float, bodies: Path, key: str, delay_ms: float = 0
+    port: int, connections: int, seconds: float, bodies: Path, key: str, rate: float = 0
 ) -> dict[str, Any]:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "5s",
+    """Run wrk with bench/soak.lua: closed-loop, or paced to `rate` requests/s in all."""
+    interval_ms = 1000 * WRK_THREADS / rate if rate else 0
+    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "5s",
            "-s", str(ROOT / "bench" / "soak.lua"), f"http://{HOST}:{port}", "--", str(bodies), key,
-           uuid.uuid4().hex[:8], f"{delay_ms:.2f}"]  # fmt: skip
+           uuid.uuid4().hex[:8], f"{interval_ms:.4f}"]  # fmt: skip
     return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def paced(port: int, args: argparse.Namespace, bodies: Path, key: str, rate: float) -> dict[str, Any]:
+    """Run the soak at `rate` requests/s as --segment-s runs of wrk (latency as the store grows).
+
+    Returns the whole soak: requests, errors, p50 the median of the runs', p99 the worst run's (an upper
+    bound of the whole soak's) and the median of the runs' p99.
+    """
+    runs = []
+    count = max(1, round(args.duration / args.segment_s))
+    for _ in range(count):
+        runs.append(wrk(port, args.soak_connections, args.duration / count, bodies, key, rate))
+    errors = sum(r["socket_errors"] for r in runs)
+    p99s = sorted(r["p99_ms"] for r in runs)
+    print("  requests/s per run: " + ", ".join(f"{r['rps']:.0f}" for r in runs)
+          + "; p99 per run (ms): " + ", ".join(f"{r['p99_ms']:.1f}" for r in runs))  # fmt: skip
+    return {
+        "rps": sum(r["requests"] for r in runs) / args.duration,
+        "requests": sum(r["requests"] for r in runs),
+        "p50_ms": sorted(r["p50_ms"] for r in runs)[len(runs) // 2],
+        "p99_ms": p99s[-1],
+        "p99_median_ms": p99s[len(p99s) // 2],
+        "non2xx": sum(r["non2xx"] for r in runs),
+        "socket_errors": errors,
+        "socket_detail": f"socket errors {errors}",
+    }
 
 
 def scored_200(text: str) -> float:
@@ -106,13 +138,39 @@ def main() -> None:
     parser.add_argument(
         "--duration", type=float, default=600, help="seconds of the 70%% soak (default 10 min)"
     )
+    parser.add_argument(
+        "--segment-s",
+        type=float,
+        default=60,
+        help="the soak runs wrk this long at a time and prints each run's rate and p99",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="soak at this many requests/s instead of 70%% of the capacity run's",
+    )
     parser.add_argument("--capacity-s", type=float, default=15, help="seconds of the capacity run")
     parser.add_argument("--burst", type=float, default=20, help="seconds of the 3x burst and of the recovery")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16, help="connections of the capacity run")
+    parser.add_argument(
+        "--soak-connections",
+        type=int,
+        default=64,
+        help="connections of the paced soak and recovery: enough that the schedule, not the connections, "
+        "sets the rate",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--model", help="registry or version to serve (default: train one from data/)")
     parser.add_argument("--bodies", type=int, default=3000)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the service under test (SPAMGUARD_NAME), e.g. --set max_queued=32; repeatable",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -130,26 +188,28 @@ def main() -> None:
         store.upgrade()
         key, _ = create_key(store, ["bench"])
         port = free_port()
-        proc = start(
-            serve_cmd(args), service_env(work / "home", models, port, args.workers), work / "serve.log"
-        )
+        env = service_env(work / "home", models, port, args.workers)
+        for setting in args.set:
+            name, _, value = setting.partition("=")
+            env[f"SPAMGUARD_{name.upper()}"] = value
+        proc = start(serve_cmd(args), env, work / "serve.log")
         wait_ready(port, "/readyz", proc)
         print(f"{args.workers} workers x {args.threads} threads, {args.connections} connections, "
+              f"settings {' '.join(args.set) or 'default'}, "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
         wrk(port, args.connections, 3, bodies, key)  # warm-up
         cap = wrk(port, args.connections, args.capacity_s, bodies, key)
         print(line("capacity", cap), flush=True)
-        target = 0.7 * cap["rps"]
-        # Each connection: one request per (latency + delay); latency at 70 % is about p50 at capacity
-        # scaled down, so aim with the unloaded service time and correct once from a short run.
-        delay = max(0.0, 1000 * args.connections / target - cap["p50_ms"] * 0.5)
-        probe = wrk(port, args.connections, 5, bodies, key, delay)
-        delay = max(0.0, delay * probe["rps"] / target) if probe["rps"] else delay
+        target = args.rate or 0.7 * cap["rps"]
         pids = workers(proc.pid)
         rss_start = {pid: rss_kib(pid) for pid in pids}
-        soak = wrk(port, args.connections, args.duration, bodies, key, delay)
+        soak = paced(port, args, bodies, key, target)
         rss_end = {pid: rss_kib(pid) if os.path.exists(f"/proc/{pid}") else -1 for pid in pids}
-        print(line("soak", soak) + f"  (target {target:.0f} req/s, {args.duration:.0f} s)", flush=True)
+        aim = (
+            f"  (target {target:.0f} req/s, {args.soak_connections} connections, {args.duration:.0f} s;"
+            f" p99: the worst run's, median of the runs' {soak['p99_median_ms']:.2f} ms)"
+        )
+        print(line("soak", soak) + aim, flush=True)
         for pid in pids:
             print(
                 f"  worker {pid}: VmRSS {rss_start[pid] / 1024:.1f} MiB at start, "
@@ -163,8 +223,15 @@ def main() -> None:
         print(line("burst 3x", burst), flush=True)
         counts = ", ".join(f"{s}: {after.get(s, 0) - before.get(s, 0):.0f}" for s in sorted(after))
         print("  /score statuses during the burst: " + counts)
-        recovery = wrk(port, args.connections, args.burst, bodies, key, delay)
+        recovery = wrk(port, args.soak_connections, args.burst, bodies, key, target)
         print(line("recovered", recovery), flush=True)
+        # Closed loop again, on the store the soak grew: a service that slows as its store grows shows
+        # here; a machine that slowed during the run (shared hosts) shows in both.
+        again = wrk(port, args.connections, args.capacity_s, bodies, key)
+        print(
+            line("after", again)
+            + f"  (capacity again; the store holds {store.count_comments('bench')} comments)"
+        )
         time.sleep(1.0)
         answered = scored_200(scrape(port))
         stored = store.count_comments("bench")

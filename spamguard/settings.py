@@ -108,8 +108,10 @@ class Settings:
         5.0, "seconds a worker trusts an API key it looked up (the delay before a revocation bites)",
         _number(0),
     )  # fmt: skip
+    # bench/soak.py, 60 s at 1,000 requests/s (64 % of capacity), open loop: 16 shed 289 of 60,024 in
+    # brief stalls, 32 none, with the same p99 (34.5 ms); both shed most of a 3x burst.
     max_queued: int = _setting(
-        16, "requests waiting for a thread in one worker above which POST /score gets 503 (0: no limit)",
+        32, "requests waiting for a thread in one worker above which POST /score gets 503 (0: no limit)",
         _number(0, integer=True),
     )  # fmt: skip
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _log_level)
