@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from pathlib import Path
 
+from spamguard import server
 from spamguard.keys import create_key
 from spamguard.store import Store
 
@@ -118,3 +120,47 @@ def test_serve_refuses_bad_settings(runner, monkeypatch) -> None:  # type: ignor
     result = runner.invoke(main, ["serve"])
     assert result.exit_code != 0 and "SPAMGUARD_WORKERS" in result.output
     assert "--workers" in runner.invoke(main, ["serve", "--help"]).output
+
+
+def _listener(family: int, address: object, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(128)  # all of the test's connections wait in it
+    return sock
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(tmp_path: Path) -> None:
+    """With the master's socket open to SO_REUSEPORT, a worker binds its own on the same address."""
+    shared = _listener(socket.AF_INET, ("127.0.0.1", 0), reuse_port=True)
+    unix = _listener(socket.AF_UNIX, str(tmp_path / "s.sock"), reuse_port=False)
+    (own,) = server._own_listeners([shared, unix], backlog=128)  # none for the Unix socket
+    try:
+        assert own is not shared and own.getsockname() == shared.getsockname()
+        assert own.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        # It really takes connections to that port: the kernel spreads them over both sockets.
+        clients = [socket.create_connection(shared.getsockname()) for _ in range(64)]
+        accepted: dict[socket.socket, list[socket.socket]] = {shared: [], own: []}
+        for sock, taken in accepted.items():
+            sock.setblocking(False)
+            while True:
+                try:
+                    taken.append(sock.accept()[0])
+                except BlockingIOError:
+                    break
+        # Every connection is accepted, spread over both (all 64 on one by chance: odds 2 in 2**64).
+        assert sum(map(len, accepted.values())) == 64 and all(accepted.values())
+        for c in clients + accepted[shared] + accepted[own]:
+            c.close()
+    finally:
+        for sock in (shared, unix, own):
+            sock.close()
+
+
+def test_a_port_not_open_to_sharing_keeps_the_shared_socket_alone() -> None:
+    shared = _listener(socket.AF_INET, ("127.0.0.1", 0), reuse_port=False)
+    try:
+        assert server._own_listeners([shared], backlog=8) == []
+    finally:
+        shared.close()
