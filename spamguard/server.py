@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,42 +52,8 @@ def _post_worker_init(worker: Any) -> None:
     # gthread hands each readable connection to a ThreadPoolExecutor; its work queue is the backlog
     # (a private attribute: if a gunicorn release renames it, shedding is simply off).
     _queue = getattr(getattr(worker, "tpool", None), "_work_queue", None)
-    worker.sockets = _own_listeners(worker.sockets, worker.cfg.backlog) + list(worker.sockets)
     gc.collect()
     gc.freeze()
-
-
-def _own_listeners(shared: list[Any], backlog: int) -> list[socket.socket]:
-    """Return a listening socket of this worker's own on each TCP address the master listens on.
-
-    All the workers accept from one shared socket, and a kept-alive connection stays with the worker
-    that accepted it: the quickest to wake takes them all. bench/soak.py saw one worker of two hold all
-    16 of wrk's connections (half the capacity, the other worker idle) as often as not. With its own
-    SO_REUSEPORT socket in each worker the kernel spreads new connections over the workers by a hash
-    (the shared socket, which is in the same group, still gets its share and is still polled).
-    """
-    own = []
-    for listener in shared:
-        family = listener.family
-        if family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket, "SO_REUSEPORT"):
-            continue
-        if not listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
-            continue
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        # Accepted connections inherit it: without it, Nagle's algorithm and the client's delayed ACK
-        # hold some answers back 40 ms (bench/serve_load.py's p99 went from 6 to 44 ms for the bare app).
-        nodelay = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, nodelay)
-        try:
-            sock.bind(listener.getsockname())
-            sock.listen(backlog)
-        except OSError:  # the port cannot be shared after all: keep to the shared socket alone
-            sock.close()
-            continue
-        own.append(sock)
-    return own
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -106,7 +71,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "graceful_timeout": 10,
         "keepalive": 5,
         "backlog": 2048,
-        # Each worker adds a listener of its own on the same port (_own_listeners).
+        # gunicorn >= 24: each worker binds a SO_REUSEPORT socket of its own (none in the master), and
+        # the kernel spreads new connections over them. On one shared socket the worker quickest to wake
+        # took kept-alive connections as they came: bench/soak.py saw one of two workers hold all 16 of
+        # wrk's connections (752 requests/s against 1,527, the other worker idle) as often as not.
         "reuse_port": True,
         "accesslog": None,
         "errorlog": "-",

@@ -43,7 +43,7 @@ def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         monkeypatch.setattr(server, "_queue", None)
         assert server.queued() == 0
-        server._post_worker_init(SimpleNamespace(tpool=pool, sockets=[], cfg=SimpleNamespace(backlog=8)))
+        server._post_worker_init(SimpleNamespace(tpool=pool))
         assert server.queued() == 0
         blocker = pool.submit(__import__("time").sleep, 0.3)
         waiting = [pool.submit(int) for _ in range(3)]
@@ -51,6 +51,5 @@ def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
         blocker.result()
         for f in waiting:
             f.result()
-    # a sync worker: no queue, no shedding
-    server._post_worker_init(SimpleNamespace(sockets=[], cfg=SimpleNamespace(backlog=8)))
+    server._post_worker_init(SimpleNamespace())  # a sync worker: no queue, no shedding
     assert server.queued() == 0
