@@ -56,12 +56,13 @@ def serve(model: Path | None, host: str | None, port: int | None, workers: int |
 
         create_app(settings).run(settings.host, settings.port, debug=True, use_reloader=True)
         return
+    from spamguard.server import ServeError
     from spamguard.server import serve as run
     from spamguard.store import StoreError
 
     try:
         run(settings)
-    except StoreError as exc:
+    except (StoreError, ServeError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

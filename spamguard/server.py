@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "backlog": 2048,
         # gunicorn >= 24: each worker binds a SO_REUSEPORT socket of its own (none in the master), and
         # the kernel spreads new connections over them. On one shared socket the worker quickest to wake
-        # took kept-alive connections as they came: bench/soak.py saw one of two workers hold all 16 of
-        # wrk's connections (752 requests/s against 1,527, the other worker idle) as often as not.
+        # took kept-alive connections as they came: under wrk, one of two workers held all 16
+        # connections (752 requests/s against 1,527, the other worker idle) as often as not.
+        # ensure_port_free keeps a second server from joining the port silently.
         "reuse_port": True,
         "accesslog": None,
         "errorlog": "-",
@@ -115,10 +117,38 @@ def prepare_metrics_dir(settings: Settings) -> Path:
     return path
 
 
+class ServeError(Exception):
+    """The service cannot start; the message says why."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise ServeError if something already listens on host:port.
+
+    The workers bind with SO_REUSEPORT, which a second `spamguard serve` on the same port would join
+    without a word, taking half the traffic; a plain bind fails while anything listens there.
+    """
+    if port == 0:
+        return
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc}") from None
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no user
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ServeError(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Is another spamguard serve running "
+                "there? Stop it, or choose another port (--port or SPAMGUARD_PORT)."
+            ) from None
+
+
 def serve(settings: Settings) -> None:
     """Upgrade the store, then run the scoring service under gunicorn until it is stopped."""
     from spamguard.store import Store
 
+    ensure_port_free(settings.host, settings.port)
     # Before any import of prometheus_client in this process: it picks its storage at import.
     prepare_metrics_dir(settings)
     # Migrate once, here, rather than racing in every worker.

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -154,3 +155,19 @@ def test_connections_are_spread_over_the_workers(live_server, trained_registry: 
     finally:
         for conn in clients:
             conn.close()
+
+
+def test_serve_refuses_a_port_in_use(runner, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A second server would join the first's SO_REUSEPORT group and take half its traffic: refused."""
+    from spamguard.cli import main
+
+    with socket.socket() as other:  # what a running server's worker holds
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        port = other.getsockname()[1]
+        monkeypatch.setenv("SPAMGUARD_HOME", str(tmp_path / "home"))
+        result = runner.invoke(main, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "another spamguard serve" in result.output
