@@ -37,8 +37,10 @@ function delay()
     return 0
   end
   local now = now_ms()
-  if next_slot == nil or next_slot < now - 1000 then
-    next_slot = math.max(next_slot or now, now - 1000)
+  if next_slot == nil then
+    next_slot = now
+  elseif next_slot < now - 1000 then -- more than a second behind: forget the older slots
+    next_slot = now - 1000
   end
   local slot = next_slot
   next_slot = next_slot + interval

@@ -374,6 +374,14 @@ class LiveServer:
             time.sleep(0.1)
         raise AssertionError(f"server not ready after {timeout} s:\n{self.log.read_text()}")
 
+    def workers(self) -> list[int]:
+        """Return the pids of gunicorn's worker processes (the children of the server process)."""
+        import subprocess
+
+        cmd = ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
     def stop(self) -> int:
         """Stop gunicorn (SIGTERM, then SIGKILL to its own process group) and return its exit code."""
         import os

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -138,8 +137,7 @@ def test_connections_are_spread_over_the_workers(live_server, trained_registry: 
     """
     server = live_server(trained_registry, workers=2)
     server.wait_ready()
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(server.proc.pid)], capture_output=True, text=True)
-    pids = [int(p) for p in out.stdout.split()]
+    pids = server.workers()
     assert len(pids) == 2
     before = {pid: socket_fds(pid) for pid in pids}
     clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(32)]

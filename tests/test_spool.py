@@ -266,11 +266,6 @@ def test_postgresql_stopped_and_restarted(make_app, tmp_path: Path, private_pg: 
 # -- crashes under gunicorn -------------------------------------------------------------------------------
 
 
-def _workers(master: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
-
-
 @pytest.mark.slow
 def test_kill_9_server_while_spool_drains(trained_registry: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A spool left by a killed server is drained by the next one, each comment once."""
@@ -408,7 +403,7 @@ def test_kill_9_worker_mid_request_loses_nothing(live_server, trained_registry: 
     try:
         for _ in range(3):
             time.sleep(1.0)
-            workers = _workers(server.proc.pid)
+            workers = server.workers()
             if workers:
                 os.kill(workers[0], signal.SIGKILL)
                 killed += 1
