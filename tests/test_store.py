@@ -178,3 +178,76 @@ def test_upgrade_copies_the_verdicts_given_into_the_history(database_url: str, m
         rows = old.execute(f"SELECT comment_id, decision FROM {table} ORDER BY comment_id").fetchall()
         assert [tuple(r) for r in rows] == [("a", "reject"), ("b", "approve"), ("c", "hold")]
     old.close()
+
+
+def _queued_inserts(db: Store, items: list[tuple[str, object]]) -> tuple[list[object], set[int]]:
+    """Queue several inserts while this thread holds the write lock, then let them go in one group.
+
+    Each item is (comment id, what its `also` does: None, or an exception to raise). Returns what
+    each call returned or raised, and the threads that ran the `also` writes.
+    """
+    results: list[object] = [None] * len(items)
+    writers: set[int] = set()
+
+    def also_for(fail: object):  # noqa: ANN202
+        def also(run) -> None:  # noqa: ANN001
+            writers.add(threading.get_ident())
+            run("INSERT INTO feedback (site, comment_id, label, source, record, created_at)"
+                " VALUES ('g', 'x', 'spam', 'test', '{}', '')")  # fmt: skip
+            if fail is not None:
+                raise fail  # type: ignore[misc]
+
+        return also
+
+    def insert(n: int, cid: str, fail: object) -> None:
+        try:
+            results[n] = db.insert_comment("g", cid, {"content": cid}, verdict(), also=also_for(fail))
+        except Exception as exc:  # noqa: BLE001 - compared below
+            results[n] = exc
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=insert, args=(n, *item)) for n, item in enumerate(items)]
+    with db._write_lock:
+        for t in threads:
+            t.start()
+        while len(db._waiting) < len(items):  # every insert queued behind this thread's lock
+            threading.Event().wait(0.001)
+    for t in threads:
+        t.join(10)
+    return results, writers
+
+
+def test_sqlite_inserts_waiting_for_the_lock_are_stored_together(db: Store) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only: one writer, so comments waiting for it go in one transaction")
+    results, writers = _queued_inserts(db, [("a", None), ("b", None), ("a", None), ("c", None)])
+    # The first thread to get the lock stored all four; the repeated id was stored once, not twice.
+    assert len(writers) == 1
+    assert sorted(map(str, results)) == ["False", "True", "True", "True"]
+    assert db.count_comments("g") == 3
+    assert db.execute("SELECT COUNT(*) FROM feedback WHERE site = 'g'").fetchone()[0] == 3
+    assert db._waiting == []
+
+
+def test_sqlite_a_failing_insert_in_a_group_fails_only_its_own_call(db: Store) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only: one writer, so comments waiting for it go in one transaction")
+    results, _ = _queued_inserts(db, [("a", None), ("b", KeyError("bad")), ("c", None)])
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], KeyError)
+    # The failed one left nothing: not its comment, not what its `also` wrote.
+    assert db.get_comment("g", "b") is None
+    assert {r[0] for r in db.execute("SELECT comment_id FROM comments WHERE site = 'g'")} == {"a", "c"}
+    assert db.execute("SELECT COUNT(*) FROM feedback WHERE site = 'g'").fetchone()[0] == 2
+
+
+def test_sqlite_an_outage_fails_every_insert_of_a_group(db: Store) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only: one writer, so comments waiting for it go in one transaction")
+    db.execute(
+        "CREATE TRIGGER no_writes BEFORE INSERT ON comments BEGIN SELECT RAISE(ABORT, 'disk gone'); END"
+    )
+    results, _ = _queued_inserts(db, [("a", None), ("b", None)])
+    assert all(isinstance(r, StoreError) and "disk gone" in str(r) for r in results)
+    assert db.count_comments("g") == 0
