@@ -531,21 +531,15 @@ class Store:
         """Store comments in one transaction; if it fails, each in a transaction of its own, so that
         one bad comment fails only its own request (and an outage fails each)."""
         try:
+            with self.transaction() as run:
+                fresh = [item.run(run) for item in batch]
+        except Exception as exc:  # noqa: BLE001 - raised again in the thread the comment is for
             if len(batch) == 1:
-                item = batch[0]
-                try:
-                    with self.transaction() as run:
-                        item.fresh = item.run(run)
-                except Exception as exc:  # noqa: BLE001 - raised again in the thread the comment is for
-                    item.error = exc
-                return
-            try:
-                with self.transaction() as run:
-                    fresh = [item.run(run) for item in batch]
-            except Exception:  # noqa: BLE001 - each alone says whose it was
+                batch[0].error = exc
+            else:  # each alone says whose it was
                 for item in batch:
                     self._store_batch([item])
-                return
+        else:
             for item, new in zip(batch, fresh, strict=True):
                 item.fresh = new
         finally:
