@@ -144,7 +144,8 @@ def _feedback(label: str) -> Response:
     if stored is not None:
         st.store.add_feedback(site, stored.comment_id, label, stored.record, "akismet")
     elif record.get("content"):
-        reported = parse_record(record).to_record() | {"site": site}
+        # Kept as SPAMGUARD_PERSONAL_FIELDS says, like a scored comment (api.score_and_store).
+        reported = st.privacy.apply(parse_record(record).to_record() | {"site": site})
         st.store.add_feedback(site, None, label, reported, "akismet")
     g.site = site
     return _text(THANKS)

@@ -88,3 +88,18 @@ def test_bad_setting_names_the_variable() -> None:
     assert load_settings({"SPAMGUARD_PERSONAL_FIELDS": "Hash"}).personal_fields == "hash"
     with pytest.raises(SettingsError, match="SPAMGUARD_PERSONAL_FIELDS"):
         load_settings({"SPAMGUARD_PERSONAL_FIELDS": "encrypt"})
+
+
+@pytest.mark.parametrize("path", ["/1.1/submit-spam", "/1.1/submit-ham"])
+def test_akismet_feedback_on_an_unknown_comment_is_protected(make_app, path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(personal_fields="truncate")
+    st = app.extensions["spamguard"]
+    key, _ = create_key(st.store, ["blog.example.org"])
+    form = {"api_key": key, "blog": "https://blog.example.org/", "user_ip": RECORD["author_ip"],
+            "user_agent": RECORD["user_agent"], "comment_author_email": RECORD["author_email"],
+            "comment_content": "Unseen before: buy followers at example.net"}  # fmt: skip
+    assert app.test_client().post(path, data=form).status_code == 200
+    text = st.store.execute("SELECT record FROM feedback").fetchone()[0]
+    assert "203.0.113.0/24" in text and "@example.org" in text
+    for secret in ("203.0.113.77", "Ann.Smith", "ann.smith", "Linux x86_64"):
+        assert secret not in text
