@@ -102,9 +102,13 @@ def score(paths: tuple[str, ...], model_path: str) -> None:
     """Score comments: one JSON line per input record, in input order."""
     model = _model(model_path)
     comments = _load(paths)
-    for start in range(0, len(comments), 1000):
-        for verdict in model.score_many(comments[start : start + 1000]):
-            click.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    with _progress("scoring", len(comments)) as bar:
+        for start in range(0, len(comments), 1000):
+            chunk = comments[start : start + 1000]
+            for verdict in model.score_many(chunk):
+                click.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+            if bar:
+                bar(len(chunk))
 
 
 @main.command()
@@ -120,7 +124,8 @@ def evaluate(paths: tuple[str, ...], model_path: str, as_json: bool, report: str
     model = _model(model_path)
     comments = [c for c in _load(paths) if c.label is not None]
     try:
-        metrics, verdicts = run(model, comments)
+        with _progress("scoring", len(comments)) as bar:
+            metrics, verdicts = run(model, comments, progress=bar)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if report:

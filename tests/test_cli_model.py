@@ -252,3 +252,52 @@ def test_models_promote_refuses_a_tampered_version(runner, registry_dir):
 def test_models_rollback_without_history(runner, registry_dir):
     result = runner.invoke(main, ["models", "rollback", "--model", str(registry_dir)])
     assert result.exit_code == 1 and "no earlier version to roll back to" in result.output
+
+
+# --- progress on a terminal ---------------------------------------------------------------------------
+
+
+def run_with_stderr(args: list[str], terminal: bool, out: Path) -> tuple[str, str]:
+    """Run the real command with stderr on a pseudo-terminal (or a pipe); return (stdout, stderr)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from spamguard.cli import main; main()", *args]
+    if not terminal:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout, done.stderr
+    leader, follower = pty.openpty()
+    with out.open("w") as stdout:  # a file: a full pipe would block the child while we read the terminal
+        proc = subprocess.Popen(command, stdout=stdout, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    return out.read_text(), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_long_runs_show_progress_on_a_terminal_only(tmp_path, demo_registry, demo_comments, command):
+    data = write_jsonl(tmp_path / "many.jsonl", [c.to_record() for c in demo_comments] * 3)
+    rows = len(demo_comments) * 3
+    args = [command, str(data), "--model", str(demo_registry)]
+    out, err = run_with_stderr(args, terminal=True, out=tmp_path / "out")
+    assert "scoring" in err and "100%" in err, err[-500:]
+    assert "scoring" not in out  # the bar never mixes into the results
+    piped_out, piped_err = run_with_stderr(args, terminal=False, out=tmp_path / "piped")
+    assert piped_err == ""
+    assert piped_out == out
+    if command == "score":
+        assert len(out.splitlines()) == rows
+    else:
+        assert f"{rows}" in out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +16,19 @@ from training.thresholds import decision_rates
 WORST = 10
 
 
-def evaluate(model: Model, comments: Sequence[Comment]) -> tuple[dict[str, Any], list[Verdict]]:
-    """Score labelled comments and return the metrics with every verdict."""
+def evaluate(
+    model: Model, comments: Sequence[Comment], progress: Callable[[int], None] | None = None
+) -> tuple[dict[str, Any], list[Verdict]]:
+    """Score labelled comments and return the metrics with every verdict (`progress` is told each 1,000)."""
     comments = [c for c in comments if c.label is not None]
     if not comments:
         raise ValueError("no labelled comments to evaluate on: give files with a label column")
-    verdicts = model.score_many(comments)
+    verdicts: list[Verdict] = []
+    for start in range(0, len(comments), 1000):
+        chunk = comments[start : start + 1000]
+        verdicts += model.score_many(chunk)
+        if progress:
+            progress(len(chunk))
     labels = np.array([c.label for c in comments])
     probs = np.array([v.score for v in verdicts])
     both = len(set(labels.tolist())) == 2
