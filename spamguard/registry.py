@@ -26,6 +26,7 @@ HISTORY = "HISTORY"
 VERSIONS = "versions"
 
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+PROMOTE_HINT = "make a version current with `spamguard models promote VERSION` (see `spamguard models list`)"
 
 
 class ModelError(Exception):
@@ -70,11 +71,25 @@ def is_version_dir(path: Path) -> bool:
 
 
 def current_version(root: Path) -> str | None:
-    """Return the name of the current version of a registry, or None if there is none."""
+    """Return the name of the current version of a registry, or None if there is none.
+
+    CURRENT that does not hold a version name (a hand edit, a bad deploy: `../../etc`, binary junk)
+    raises ModelError: such a name is never joined to a path, so no model is loaded from outside
+    the registry.
+    """
+    pointer = root / CURRENT
     try:
-        name = (root / CURRENT).read_text(encoding="utf-8").strip()
+        raw = pointer.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise ModelError(f"cannot read {pointer}: {exc}") from exc
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ModelError(f"{pointer} is not a version name (not UTF-8 text): {PROMOTE_HINT}") from None
+    if name and not _VERSION_NAME.match(name):
+        raise ModelError(f"{pointer} names {name[:200]!r}, which is not a version name: {PROMOTE_HINT}")
     return name or None
 
 
@@ -116,9 +131,12 @@ def new_version_name(artifact_sha256: str) -> str:
 
 def version_dir(root: Path, version: str) -> Path:
     """Return the directory of a named version, refusing names that are not version names."""
-    if not _VERSION_NAME.match(version) or not is_version_dir(root / VERSIONS / version):
-        raise ModelError(f"no version {version!r} in {root / VERSIONS}: see `spamguard models list`")
-    return root / VERSIONS / version
+    path = root / VERSIONS / version
+    if not _VERSION_NAME.match(version) or not path.is_dir():
+        raise ModelError(f"version {version[:200]!r} is not in {root / VERSIONS}: see `spamguard models list`")
+    if not is_version_dir(path):
+        raise ModelError(f"version {version!r} has no {MANIFEST} in {path}: retrain or roll back")
+    return path
 
 
 def promote(root: Path, version: str) -> None:
@@ -131,17 +149,23 @@ def promote(root: Path, version: str) -> None:
 
 def rollback(root: Path) -> str:
     """Make the version that was current before the present one current again."""
-    current = current_version(root)
     try:
-        lines = (root / HISTORY).read_text(encoding="utf-8").split()
+        current = current_version(root)
+    except ModelError:  # a broken CURRENT is what rollback is for
+        current = None
+    try:
+        lines = (root / HISTORY).read_text(encoding="utf-8", errors="replace").split()
     except FileNotFoundError:
         lines = []
     history = [v for v in lines[1::2] if v != current]
     while history:
         candidate = history.pop()
-        if is_version_dir(root / VERSIONS / candidate):
-            promote(root, candidate)
-            return candidate
+        try:
+            version_dir(root, candidate)
+        except ModelError:
+            continue
+        promote(root, candidate)
+        return candidate
     raise ModelError(f"{root} has no earlier version to roll back to")
 
 
@@ -170,7 +194,10 @@ def verify(version_dir: Path) -> dict[str, Any]:
             f"{artifact} does not match its manifest (sha256 {actual[:12]}…, expected "
             f"{str(manifest.get('sha256'))[:12]}…): the file was altered or truncated; retrain or roll back"
         )
-    trained_with = manifest.get("libraries", {}).get("scikit-learn")
+    libraries = manifest.get("libraries")
+    if not isinstance(libraries, dict):
+        raise ModelError(f"{version_dir / MANIFEST} does not say which libraries trained it: retrain")
+    trained_with = libraries.get("scikit-learn")
     if trained_with != sklearn.__version__:
         raise ModelError(
             f"{version_dir.name} was trained with scikit-learn {trained_with}, this is "

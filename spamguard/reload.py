@@ -43,7 +43,10 @@ class ModelHolder:
 
     def _load(self) -> bool:
         if self.follows_registry:
-            name = registry.current_version(self.path)
+            try:
+                name = registry.current_version(self.path)
+            except registry.ModelError as exc:  # CURRENT itself is unusable: nothing to load from it
+                return self._refuse((registry.CURRENT, _mtime(self.path / registry.CURRENT), 0), exc)
             if name is None:
                 if self.model is None:
                     self.error = f"no current model in {self.path}: run `spamguard train`"
@@ -52,28 +55,38 @@ class ModelHolder:
                     and self.model.version_dir.name == name:  # fmt: skip
                 return False
             stamp = _stamp(self.path / registry.VERSIONS / name)
-            if stamp == self._refused:
-                return False  # already refused this exact version; it has not changed since
         else:
             if self.model is not None:
                 return False
             stamp = _stamp(self.path)
-        target = self.path / registry.VERSIONS / stamp[0] if self.follows_registry else self.path
+        if stamp == self._refused:
+            return False  # already refused this exact version; it has not changed since
         try:
+            # A version's directory by its name, never resolved again as a registry.
+            target = registry.version_dir(self.path, stamp[0]) if self.follows_registry else self.path
             model = load_model(target)
         except registry.ModelError as exc:
-            self._refused = stamp
-            self.metrics.reloads.labels("refused").inc()
-            if self.model is not None:
-                log.error("refused model %s, still serving %s: %s", stamp[0], self.model.version, exc)
-                return False
-            fallback = self._fallback(stamp[0]) if self.follows_registry else None
-            if fallback is None:
-                self.error = str(exc)
-                log.error("no model loaded: %s", exc)
-                return False
-            log.error("refused model %s, serving %s, current before it: %s", stamp[0], fallback.version, exc)
-            model = fallback
+            return self._refuse(stamp, exc)
+        return self._serve(model)
+
+    def _refuse(self, stamp: tuple[str, int, int], exc: registry.ModelError) -> bool:
+        """Count and log a refused version; keep the served model, or fall back to an earlier one."""
+        if stamp == self._refused:
+            return False
+        self._refused = stamp
+        self.metrics.reloads.labels("refused").inc()
+        if self.model is not None:
+            log.error("refused model %s, still serving %s: %s", stamp[0], self.model.version, exc)
+            return False
+        fallback = self._fallback(stamp[0]) if self.follows_registry else None
+        if fallback is None:
+            self.error = str(exc)
+            log.error("no model loaded: %s", exc)
+            return False
+        log.error("refused model %s, serving %s, current before it: %s", stamp[0], fallback.version, exc)
+        return self._serve(fallback)
+
+    def _serve(self, model: Model) -> bool:
         old = self.model
         self.model, self.error = model, None
         self.metrics.set_model(old.version if old else None, model.version)
@@ -94,7 +107,7 @@ class ModelHolder:
                 continue
             tried.add(name)
             try:
-                return load_model(self.path / registry.VERSIONS / name)
+                return load_model(registry.version_dir(self.path, name))
             except registry.ModelError as exc:
                 log.warning("earlier version %s is not usable either: %s", name, exc)
         return None
@@ -102,11 +115,12 @@ class ModelHolder:
 
 def _stamp(version_dir: Path) -> tuple[str, int, int]:
     """Identify a version's files on disk, so a fixed (re-written) version is tried again."""
+    manifest, artifact = version_dir / registry.MANIFEST, version_dir / registry.ARTIFACT
+    return (version_dir.name, _mtime(manifest), _mtime(artifact))
 
-    def mtime(p: Path) -> int:
-        try:
-            return p.stat().st_mtime_ns
-        except OSError:
-            return 0
 
-    return (version_dir.name, mtime(version_dir / registry.MANIFEST), mtime(version_dir / registry.ARTIFACT))
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -188,7 +188,7 @@ def test_verify_refuses_a_manifest_without_versions(registry_dir):
     manifest = json.loads((version_dir / registry.MANIFEST).read_text())
     del manifest["libraries"]
     (version_dir / registry.MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ModelError, match="trained with scikit-learn None"):
+    with pytest.raises(ModelError, match="does not say which libraries trained it"):
         load_model(registry_dir)
 
 
@@ -213,3 +213,21 @@ def test_sha256_file(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert registry.sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+@pytest.mark.parametrize("pointer", [b"../../outside\n", b"/tmp/outside\n", b"versions/../../outside\n"])
+def test_current_never_leads_out_of_the_registry(registry_dir, pointer):
+    """A CURRENT naming a path, even to a valid version elsewhere, is refused: models load only from
+    the configured registry. Rollback mends it."""
+    good = registry.resolve(registry_dir)
+    outside = registry_dir.parent / "outside"
+    shutil.copytree(good, outside)
+    registry.write_atomic(registry_dir / registry.CURRENT, pointer)
+    with pytest.raises(ModelError, match="which is not a version name: make a version current with"):
+        registry.resolve(registry_dir)
+    with pytest.raises(ModelError, match="not a version name"):
+        load_model(registry_dir)
+    with open(registry_dir / registry.HISTORY, "a") as fh:  # an earlier entry that escapes is skipped too
+        fh.write(f"2020-01-01T00:00:00+00:00 {pointer.decode().strip()}\n")
+    assert registry.rollback(registry_dir) == good.name
+    assert registry.resolve(registry_dir) == good

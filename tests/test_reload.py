@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import pytest
 from conftest import train_version
 
 from spamguard import registry
 from spamguard.metrics import Metrics
+from spamguard.model import Model, load_model
 from spamguard.reload import ModelHolder
 
 
@@ -182,3 +189,228 @@ def test_live_reload_under_gunicorn(live_server, registry_dir: Path) -> None:  #
     assert {v for _, _, v in answers} <= {first, second}
     assert answers[-1][2] == second
     assert "refused model" in server.log.read_text()
+
+
+# --- every fault of a promoted version is refused at reload; the served model stays --------------------
+#
+# The reliability issue: a truncated, tampered or wrong-version model file is refused at load and at
+# reload with a clear error, and the previous model keeps serving. Each fault below is made current
+# while a holder serves version A (or before a worker starts), then a good version B is promoted.
+
+SAMPLES = [
+    {"content": "Buy cheap pills online now at http://bit.ly/x9z best price!!!"},
+    {"content": "Thanks for the sourdough write-up, it helped me fix my setup.", "author_name": "Ann"},
+    {"content": "Has anyone compared this with the older postgres release?"},
+]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A broken version made current: `make(root, good)` breaks a copy of `good` (or CURRENT itself)
+    and makes it current; it returns the name the refusal must mention. `says` is what the refusal
+    must say about the fault."""
+
+    id: str
+    make: Callable[[Path, Path], str]
+    says: str
+
+
+def broken_copy(root: Path, good: Path, name: str = "broken", **manifest: Any) -> Path:
+    """Copy a good version under another name, with manifest fields replaced; return its directory."""
+    target = root / registry.VERSIONS / name
+    shutil.copytree(good, target)
+    edit_manifest(target, version=name, **manifest)
+    return target
+
+
+def edit_manifest(version_dir: Path, **fields: Any) -> None:
+    path = version_dir / registry.MANIFEST
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def promote_broken(version_dir: Path) -> str:
+    registry.promote(version_dir.parent.parent, version_dir.name)
+    return version_dir.name
+
+
+def point_current(root: Path, raw: bytes) -> None:
+    """Write CURRENT as a hand edit or a bad deploy would (promote refuses such names)."""
+    registry.write_atomic(root / registry.CURRENT, raw)
+
+
+def truncated(root: Path, good: Path) -> str:
+    artifact = broken_copy(root, good) / registry.ARTIFACT
+    data = artifact.read_bytes()
+    artifact.write_bytes(data[: len(data) // 2])
+    return promote_broken(artifact.parent)
+
+
+def truncated_rehashed(root: Path, good: Path) -> str:
+    """Truncated, and its manifest written after it (a crashed copy): only loading can tell."""
+    truncated(root, good)
+    version_dir = registry.resolve(root)
+    edit_manifest(version_dir, sha256=registry.sha256_file(version_dir / registry.ARTIFACT))
+    return version_dir.name
+
+
+def tampered(root: Path, good: Path) -> str:
+    artifact = broken_copy(root, good) / registry.ARTIFACT
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    artifact.write_bytes(bytes(data))
+    return promote_broken(artifact.parent)
+
+
+def other_scikit_learn(root: Path, good: Path) -> str:
+    libraries = json.loads((good / registry.MANIFEST).read_text())["libraries"]
+    version_dir = broken_copy(root, good, libraries={**libraries, "scikit-learn": "0.24.2"})
+    manifest = json.loads((version_dir / registry.MANIFEST).read_text())
+    assert manifest["sha256"] == registry.sha256_file(version_dir / registry.ARTIFACT), (
+        "only the version differs"
+    )
+    return promote_broken(version_dir)
+
+
+def manifest_not_json(root: Path, good: Path) -> str:
+    version_dir = broken_copy(root, good)
+    (version_dir / registry.MANIFEST).write_text('{"version": "broken", "sha')
+    return promote_broken(version_dir)
+
+
+def manifest_missing(root: Path, good: Path) -> str:
+    version_dir = broken_copy(root, good)
+    (version_dir / registry.MANIFEST).unlink()
+    point_current(root, b"broken\n")
+    return "broken"
+
+
+def manifest_libraries_null(root: Path, good: Path) -> str:
+    return promote_broken(broken_copy(root, good, libraries=None))
+
+
+def current_names_no_version(root: Path, good: Path) -> str:
+    point_current(root, b"gone\n")
+    return "gone"
+
+
+def current_escapes(root: Path, good: Path) -> str:
+    point_current(root, b"../../etc\n")
+    return "../../etc"
+
+
+def current_escapes_to_a_version(root: Path, good: Path) -> str:
+    """CURRENT leads out of the registry to a directory that is a valid version: not to be served."""
+    outside = root.parent / "outside"
+    shutil.copytree(good, outside)
+    edit_manifest(outside, version="outside")
+    point_current(root, b"../../outside\n")
+    return "../../outside"
+
+
+def current_not_utf8(root: Path, good: Path) -> str:
+    point_current(root, b"\xff\xfe\n")
+    return "CURRENT"
+
+
+FAULTS = [
+    Fault("truncated", truncated, r"altered or truncated"),
+    Fault("truncated-rehashed", truncated_rehashed, r"cannot load .*model\.joblib: .*EOF"),
+    Fault("sha256-mismatch", tampered, r"does not match its manifest .*altered or truncated"),
+    Fault("other-scikit-learn", other_scikit_learn, r"trained with scikit-learn 0\.24\.2, this is "),
+    Fault("manifest-not-json", manifest_not_json, r"cannot read .*manifest\.json"),
+    Fault("manifest-missing", manifest_missing, r"'broken' has no manifest\.json"),
+    Fault("manifest-libraries-null", manifest_libraries_null, r"does not say which libraries trained it"),
+    Fault("current-names-no-version", current_names_no_version, r"'gone' is not in .*versions"),
+    Fault("current-escapes", current_escapes, r"'\.\./\.\./etc', which is not a version name"),
+    Fault(
+        "current-escapes-to-a-version", current_escapes_to_a_version, r"'\.\./\.\./outside', which is not a"
+    ),
+    Fault("current-not-utf8", current_not_utf8, r"CURRENT is not a version name \(not UTF-8 text\)"),
+]
+FAULT_PARAMS = [pytest.param(fault, id=fault.id) for fault in FAULTS]
+
+
+class TwoVersions(NamedTuple):
+    root: Path
+    a: str  # current
+    b: str  # trained, not promoted
+
+
+@pytest.fixture(scope="module")
+def two_versions_template(trained_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> TwoVersions:
+    root = tmp_path_factory.mktemp("two-versions") / "models"
+    shutil.copytree(trained_registry, root)
+    b = train_version(root, seed=1, promote=False)
+    return TwoVersions(root, registry.current_version(root) or "", b)
+
+
+@pytest.fixture
+def two_versions(two_versions_template: TwoVersions, tmp_path: Path) -> TwoVersions:
+    """A private registry serving A, with a good version B trained but not promoted."""
+    root = tmp_path / "registry" / "models"
+    shutil.copytree(two_versions_template.root, root)
+    return TwoVersions(root, two_versions_template.a, two_versions_template.b)
+
+
+def scores(model: Model) -> list[float]:
+    return [model.score(record).score for record in SAMPLES]
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "spamguard.reload" and r.levelno >= logging.ERROR
+    ]
+
+
+@pytest.mark.parametrize("worker", ["running", "starting"])
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
+def test_a_broken_current_version_is_refused_and_the_served_one_stays(
+    two_versions: TwoVersions, fault: Fault, worker: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, a, b = two_versions
+    expected = scores(load_model(root / registry.VERSIONS / a))
+    metrics = Metrics()
+    holder = ModelHolder(root, metrics)
+    caplog.set_level(logging.INFO, logger="spamguard.reload")
+    if worker == "running":
+        assert holder.load() is True and holder.model.version == a
+        served = holder.model
+        fault.make(root, root / registry.VERSIONS / b)
+        assert holder.load() is False, "the broken version is refused"
+        assert holder.model is served
+    else:  # a worker (re)started while CURRENT names the broken version falls back to A
+        fault.make(root, root / registry.VERSIONS / b)
+        assert holder.load() is True
+    assert holder.model.version == a and holder.error is None
+    assert scores(holder.model) == expected, "A keeps serving, unchanged"
+    [refusal] = refusals(caplog)
+    assert refusal.startswith("refused model ") and a in refusal
+    assert holder.load() is False, "a refused version is not retried while unchanged"
+    assert holder.model.version == a and len(refusals(caplog)) == 1
+    text = metrics.render().decode()
+    assert 'spamguard_model_reloads_total{outcome="refused"} 1.0' in text
+    assert 'spamguard_model_reloads_total{outcome="loaded"} 1.0' in text
+    assert f'spamguard_model_version_info{{version="{a}"}} 1.0' in text
+
+    registry.promote(root, b)
+    assert holder.load() is True and holder.model.version == b and holder.error is None
+    assert scores(holder.model) == scores(load_model(root / registry.VERSIONS / b)) != expected
+    text = metrics.render().decode()
+    assert 'spamguard_model_reloads_total{outcome="loaded"} 2.0' in text
+    assert 'spamguard_model_reloads_total{outcome="refused"} 1.0' in text
+    assert f'spamguard_model_version_info{{version="{b}"}} 1.0' in text
+    assert f'spamguard_model_version_info{{version="{a}"}} 0.0' in text
+
+
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
+def test_a_refusal_names_the_version_and_the_fault(
+    two_versions: TwoVersions, fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, a, b = two_versions
+    holder = ModelHolder(root, Metrics())
+    assert holder.load() is True
+    caplog.set_level(logging.ERROR, logger="spamguard.reload")
+    name = fault.make(root, root / registry.VERSIONS / b)
+    assert holder.load() is False
+    [refusal] = refusals(caplog)
+    assert name in refusal and re.search(fault.says, refusal), refusal
