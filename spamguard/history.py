@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from spamguard.comment import Comment
-from spamguard.normalize import Text, host_of, normalize
+from spamguard.normalize import Link, Text, host_of, normalize
 from spamguard.policy import APPROVE, HOLD, REJECT, Reason
 from spamguard.signals import registered_domain
 from spamguard.store import Store
@@ -118,8 +118,9 @@ def facts(comment: Comment, text: Text | None = None) -> Facts:
         keys.append(("email", comment.author_email.strip().lower()))
     if comment.author_url:
         host = host_of(comment.author_url.strip())
-        if host:
-            keys.append(("url_domain", registered_domain(host)))
+        if host:  # an IP address is its own domain: its last two numbers are no registrable name
+            is_ip = Link(comment.author_url, host).is_ip
+            keys.append(("url_domain", host if is_ip else registered_domain(host)))
     domains = dict.fromkeys(registered_domain(lk.host) for lk in text.links if not lk.is_ip)
     keys += [("link_domain", d) for d in list(domains)[:MAX_LINK_DOMAINS]]
     author = next((v for kind in ("email", "ip") for k, v in keys if k == kind), None)
@@ -382,21 +383,25 @@ def history_rules(ev: Evidence, trusted_on: bool = True, trusted_min: int = TRUS
         )
     trusted = False
     for key in ev.keys:
-        good_name = key.kind == "link_domain" and key.approved > key.rejected
-        if not good_name:
-            limits = (velocity or {}).get(key.kind) or VELOCITY_LIMITS[key.kind]
-            for (window, _), count, limit in zip(WINDOWS, key.recent, limits, strict=True):
-                if limit and count >= limit:
-                    floor = stricter(floor, HOLD)
-                    reasons.append(
-                        Reason(
-                            f"velocity:{key.kind}_{window}",
-                            1.5,
-                            f"{count} earlier comments from {_KIND_TEXT[key.kind]} "
-                            f"{key.value[:80]} in the last {_WINDOW_TEXT[window]}",
-                        )
+        limits = (velocity or {}).get(key.kind) or VELOCITY_LIMITS[key.kind]
+        for (window, _), count, limit in zip(WINDOWS, key.recent, limits, strict=True):
+            # A link domain with a good name from before this window (approved comments older than
+            # it outnumber the spam) may be linked often. Approvals inside the window do not count, so
+            # a burst the model approved cannot vouch for itself, unless the window holds all the rows
+            # the lookup reads (a domain that busy has a longer past than the history shows).
+            own = 0 if key.recent[-1] >= MAX_KEY_ROWS else count
+            good_name = key.kind == "link_domain" and key.approved - own > key.rejected
+            if limit and count >= limit and not good_name:
+                floor = stricter(floor, HOLD)
+                reasons.append(
+                    Reason(
+                        f"velocity:{key.kind}_{window}",
+                        1.5,
+                        f"{count} earlier comments from {_KIND_TEXT[key.kind]} "
+                        f"{key.value[:80]} in the last {_WINDOW_TEXT[window]}",
                     )
-                    break  # the shortest window over its limit says it
+                )
+                break  # the shortest window over its limit says it
         if key.rejected >= SPAM_REPUTATION_AT and key.rejected > key.approved:
             floor = stricter(floor, HOLD)
             name = "domain" if key.kind in ("link_domain", "url_domain") else key.kind

@@ -104,8 +104,19 @@ def test_velocity_names_the_shortest_window_over_its_limit() -> None:
 
 
 def test_a_well_reputed_link_domain_has_no_velocity_limit() -> None:
-    busy = KeyHistory("link_domain", "wikipedia.org", (50, 500, 500), 400, 3)
+    busy = KeyHistory("link_domain", "wikipedia.org", (50, 500, 500), 400, 3)  # more rows than are read
     assert history_rules(Evidence(keys=(busy,))).floor == "approve"
+    known = KeyHistory("link_domain", "python.org", (12, 12, 12), 40, 0)  # 28 approved before this minute
+    assert history_rules(Evidence(keys=(known,))).floor == "approve"
+
+
+def test_a_burst_the_model_approved_does_not_vouch_for_its_link_domain() -> None:
+    burst = KeyHistory("link_domain", "cheap-pills.example", (10, 10, 10), 10, 0)
+    ruling = history_rules(Evidence(keys=(burst,)))
+    assert ruling.floor == "hold" and [r.signal for r in ruling.reasons] == ["velocity:link_domain_1m"]
+    # Spread over the hour: the minute is covered by the approvals before it, the hour is not.
+    hourly = KeyHistory("link_domain", "cheap-pills.example", (3, 60, 60), 60, 0)
+    assert [r.signal for r in history_rules(Evidence(keys=(hourly,))).reasons] == ["velocity:link_domain_1h"]
 
 
 @pytest.mark.parametrize(

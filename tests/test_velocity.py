@@ -81,14 +81,15 @@ def test_url_domain_velocity_fires_at_its_limit(client, auth, clock) -> None:  #
 
 
 def test_link_domain_velocity_fires_at_its_limit(client, auth, store, clock) -> None:  # type: ignore[no-untyped-def]
-    # Nothing approves by score: a link domain with more approved than rejected comments has no limit.
-    set_policy(store, "blog", approve_below=0.0, reject_at=2.0)
+    # Everything below the velocity floor is approved by score: approvals inside the window do not give
+    # the domain a good name (a burst the model approved cannot vouch for itself).
+    set_policy(store, "blog", approve_below=0.999, reject_at=1.0)
     limit = VELOCITY_LIMITS["link_domain"][0]
     for i in range(limit):
         # Two links to the domain in one comment count once; each comment has its own sender.
         content = f"{HAM} {i} see http://a{i}.cheap-pills.example/x and https://www.cheap-pills.example/y"
         body = post(client, auth, id=f"c{i}", content=content, author_ip=f"198.51.100.{i + 1}")
-        assert not velocity(body)
+        assert not velocity(body) and body["decision"] == "approve"
     body = post(
         client, auth, id="c99", content=f"{HAM} at https://cheap-pills.example/z", author_ip="192.0.2.1"
     )
@@ -101,11 +102,6 @@ def test_link_domain_velocity_fires_at_its_limit(client, auth, store, clock) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an author URL on an IPv4 address is keyed by its last two octets (registered_domain of"
-    " '198.51.100.7' is '100.7'), so unrelated senders share one url_domain velocity and reputation",
-)
 def test_author_urls_on_different_ip_addresses_are_different_senders(client, auth, clock) -> None:  # type: ignore[no-untyped-def]
     for i in range(VELOCITY_LIMITS["url_domain"][0]):
         post(client, auth, id=f"c{i}", content=f"{HAM} {i}", author_url="http://198.51.100.7/")
