@@ -411,3 +411,67 @@ def test_docs_cover_every_endpoint(app) -> None:  # type: ignore[no-untyped-def]
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             assert f"`{sorted(rule.methods - {'HEAD', 'OPTIONS'})[0]} {path}`" in docs, rule.rule
             assert f"{path}" in docs and "curl" in docs
+
+
+def readme_curl_lines() -> list[str]:
+    """The curl commands of the README's "HTTP API at a glance" block, continuation lines joined."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## HTTP API at a glance", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.startswith("curl ")]
+
+
+def run_curl(client, line: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Run one curl command line through the Flask test client (the options the README uses)."""
+    import shlex
+    from urllib.parse import quote, urlsplit
+
+    for name, value in env.items():
+        line = line.replace(f"${name}", value)
+    args, headers, data, url = iter(shlex.split(line)[1:]), {}, [], None
+    for arg in args:
+        if arg == "-s":
+            continue
+        if arg == "-H":
+            name, _, value = next(args).partition(": ")
+            headers[name] = value
+        elif arg == "-d":
+            data.append(next(args))
+        elif arg == "--data-urlencode":
+            name, _, value = next(args).partition("=")
+            data.append(f"{name}={quote(value, safe='')}")
+        else:
+            assert url is None and arg.startswith("http://"), f"unexpected curl argument {arg!r}"
+            url = arg
+    assert url is not None
+    parts = urlsplit(url)
+    content_type = headers.pop("Content-Type", "application/x-www-form-urlencoded")  # curl's default
+    if not data:
+        return client.get(parts.path, query_string=parts.query, headers=headers)
+    return client.post(parts.path, data="&".join(data), content_type=content_type, headers=headers)
+
+
+def test_every_readme_curl_example_works(make_app) -> None:  # type: ignore[no-untyped-def]
+    """The README's one-curl-per-endpoint block: every endpoint is there, and every line answers 200."""
+    from test_campaigns import PITCH, hold
+
+    from spamguard.moderators import add_moderator, create_token
+
+    app = make_app()
+    st = app.extensions["spamguard"].store
+    key, _ = create_key(st, ["blog"])
+    add_moderator(st, "ann", "a long enough password 1")
+    env = {"KEY": key, "MOD": create_token(st, "ann")}
+    # The state the examples assume: comment 1 held, comment 2 the first of a held campaign.
+    assert [hold(st, "blog", f"p{i}", PITCH.format("!" * i), f"bot{i}") for i in range(4)] == [1, 2, 3, 4]
+    lines = readme_curl_lines()
+    client = app.test_client()
+    for line in lines:
+        r = run_curl(client, line, env)
+        assert r.status_code == 200, (line, r.data[:300])
+        if "/1.1/" in line:
+            assert r.text in ("valid", "true", "false", "Thanks for making the web a better place."), line
+    routes = {re.sub(r"<(?:\w+:)?\w+>", "", rule.rule) for rule in app.url_map.iter_rules()}
+    shown = "\n".join(lines)
+    missing = [r for r in routes if not r.startswith(("/static", "/moderate")) and f"8000{r}" not in shown]
+    assert not missing, f"the README has no curl example for {missing}"
+    assert st.get_comment("blog", "p0").status == "rejected", "the moderation example decided comment 1"
