@@ -7,8 +7,9 @@
    fixed schedule, as wrk2 does, over --soak-connections), as --segment-s runs of wrk to show the trend
    as the store grows: errors (non-2xx, socket errors), p50/p99, and the resident memory (VmRSS) of
    each worker at the start and the end;
-3. burst: 3x the capacity run's connections, unpaced, for --burst seconds; then the 70 % rate again for
-   --burst seconds to show the service recovers by itself;
+3. burst: 3x the capacity run's rate, open loop (paced like the soak, over --burst-connections, so the
+   clients keep sending whatever the latency), for --burst seconds; then the 70 % rate again for --burst
+   seconds to show the service recovers by itself;
 4. capacity again, on the store the soak grew (a service that slows as its store grows shows there);
 5. nothing lost: every /score answered 200 (counted by the service's own /metrics) is in the store.
 Uses bench/serve_load.py's helpers; every server it starts is stopped before it exits.
@@ -160,6 +161,12 @@ def main() -> None:
         help="connections of the paced soak and recovery: enough that the schedule, not the connections, "
         "sets the rate",
     )
+    parser.add_argument(
+        "--burst-connections",
+        type=int,
+        default=256,
+        help="connections of the paced 3x burst: enough that the clients keep up the rate while answers slow",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--model", help="registry or version to serve (default: train one from data/)")
@@ -218,9 +225,10 @@ def main() -> None:
         print(f"  workers restarted during the soak: {sorted(set(workers(proc.pid)) - set(pids)) or 'none'}")
         print("  server side so far: " + server_side(scrape(port)), flush=True)
         before = statuses(scrape(port))
-        burst = wrk(port, 3 * args.connections, args.burst, bodies, key)
+        burst = wrk(port, args.burst_connections, args.burst, bodies, key, 3 * cap["rps"])
         after = statuses(scrape(port))
-        print(line("burst 3x", burst), flush=True)
+        print(line("burst 3x", burst) + f"  (target {3 * cap['rps']:.0f} req/s, {args.burst_connections} "
+              "connections)", flush=True)  # fmt: skip
         counts = ", ".join(f"{s}: {after.get(s, 0) - before.get(s, 0):.0f}" for s in sorted(after))
         print("  /score statuses during the burst: " + counts)
         recovery = wrk(port, args.soak_connections, args.burst, bodies, key, target)
