@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+
+from spamguard.normalize import host_of, with_scheme
 
 # A field longer than this is not a name, an address or a URL: it is kept out of the
 # features (content has its own, larger bound in normalize.py).
@@ -114,30 +115,32 @@ def parse_label(value: Any) -> int | None:
 
 def clean_ip(value: str) -> str | None:
     """Return the IP address in canonical form, or None if it is not one."""
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]"):  # as written in a URL; one pair only
+        value = value[1:-1]
     try:
-        return str(ipaddress.ip_address(value.strip().strip("[]")))
+        return str(ipaddress.ip_address(value))
     except ValueError:
         return None
 
 
 def clean_email(value: str) -> str | None:
     """Return a lower-cased e-mail address, or None if it does not look like one."""
-    value = value.strip()
-    m = _EMAIL.match(value)
-    return value.lower() if m else None
+    # Checked once lower-cased, so that what is kept is what was checked. U+0130 (İ) is the one
+    # letter whose lower case is longer (i and U+0307): it becomes i, as in Turkish, so that an
+    # address within the length limit stays within it.
+    value = value.strip().replace("\u0130", "i").lower()
+    return value if _EMAIL.match(value) else None
 
 
 def clean_url(value: str) -> str | None:
-    """Return the URL with a scheme, or None if no host can be read from it."""
+    """Return the URL with a scheme, or None if no dotted host can be read from it."""
     value = value.strip()
     if not value or any(c.isspace() for c in value):
         return None
-    if "://" not in value:
-        value = "http://" + value
-    try:
-        host = urlsplit(value).hostname
-    except ValueError:
-        return None
+    # host_of is what reads the host of an author URL later (signals, lists, history): ask it.
+    value = with_scheme(value)
+    host = host_of(value)
     return value if host and "." in host else None
 
 

@@ -34,7 +34,11 @@ _CONFUSABLES = str.maketrans(
     "aeopcyxijsdhlqwABEKMHOPCTXYIJSWaovptikuxABEZHIKMNOPTYX",
 )
 _CONFUSABLE_CHARS = "аеорсухіјѕԁһӏԛԝАВЕКМНОРСТХУІЈЅԜαονρτικυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
-_CONFUSABLE_WORD = re.compile(rf"\b\w*[{_CONFUSABLE_CHARS}]\w*")
+# A word's combining marks are part of it, as a folded letter composes with its accent (see
+# clean_text). A word starts only where a run of letters and marks does: \b would also match after
+# each mark, and rescan the rest of the run from there.
+_MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_CONFUSABLE_WORD = re.compile(rf"(?<![\w{_MARKS}])[\w{_MARKS}]*[{_CONFUSABLE_CHARS}][\w{_MARKS}]*")
 _CONFUSABLE = re.compile(f"[{_CONFUSABLE_CHARS}]")
 _LATIN = re.compile(r"[A-Za-z]")
 _GENUINE_SCRIPT = re.compile(
@@ -48,7 +52,10 @@ _GENUINE_SCRIPT = re.compile(
 )
 
 _ANCHOR_OPEN = re.compile(r"<a[\s>]", re.IGNORECASE)
-_HREF = re.compile(r"\bhref\s*=\s*[\"']?([^\"'\s>]{1,2000})", re.IGNORECASE)
+# A quoted value runs to its closing quote (or the end of the tag), white space and all; a bare
+# one to white space. One group matches: read it with m.lastindex.
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]{1,2000})|'([^']{1,2000})|([^"'\s>]{1,2000}))""", re.IGNORECASE)
+_TAB_NEWLINE = re.compile("[\t\n\r]")
 _ANCHOR_CLOSE = re.compile(r"</a\s*>", re.IGNORECASE)
 # Tags only: comments are cut out first, by _drop_comments, in one linear pass.
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,2000}>")
@@ -62,6 +69,8 @@ _URL = re.compile(
     re.IGNORECASE,
 )
 _TRAILING_PUNCT = ".,;:!?)]}'\""
+# A scheme as RFC 3986 writes it (any length: android-app, chrome-extension), then "//".
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +103,25 @@ class Text:
     html_links: int
 
 
+def with_scheme(url: str) -> str:
+    """Return the URL with a scheme: http: before a scheme-relative URL, http:// before a bare one."""
+    if _SCHEME.match(url) is not None:
+        return url
+    # A "://" further on (example.com/?next=https://x.org/) is in the path or query, not a scheme.
+    return "http:" + url if url.startswith("//") else "http://" + url
+
+
 def host_of(url: str) -> str | None:
     """Return the lower-case host of a URL (scheme optional), or None."""
-    if "://" not in url[:12]:
-        url = "http://" + url
     try:
-        host = urlsplit(url).hostname
+        host = urlsplit(with_scheme(url)).hostname
     except ValueError:
         return None
-    return host.rstrip(".") if host else None
+    if not host:
+        return None
+    if "%" in host:  # urllib lower-cases only what comes before a "%" (an IPv6 zone id, an escape)
+        host = host.lower()
+    return host.rstrip(".") or None
 
 
 def clean_text(text: str) -> str:
@@ -111,12 +130,16 @@ def clean_text(text: str) -> str:
         # ASCII is already NFKC and has no look-alikes: only control characters can be left.
         text = _ASCII_CONTROL.sub("", text)
     else:
-        text = _DELETE.sub("", unicodedata.normalize("NFKC", text))
+        # Invisibles go before NFKC: one between a letter and its accent would keep them apart.
+        text = unicodedata.normalize("NFKC", _DELETE.sub("", text))
         if _CONFUSABLE.search(text) is not None:  # most text has none: one scan of a character class
             # In genuine Cyrillic or Greek text (letters with no Latin twin), short words made only of
             # look-alikes (сахар, και) are real words: fold only the words that mix in Latin letters.
             genuine = _GENUINE_SCRIPT.search(text) is not None
             text = _CONFUSABLE_WORD.sub(_fold_mixed_word if genuine else _fold_word, text)
+            # A folded letter composes with the accent after it (Cyrillic е and U+0301 become é):
+            # compose now, so that cleaning the result again changes nothing.
+            text = unicodedata.normalize("NFC", text)
     return _SPACE.sub(" ", text).strip()
 
 
@@ -135,11 +158,27 @@ def _fold_mixed_word(match: re.Match[str]) -> str:
 
 
 def _link(url: str, anchor: str | None = None) -> Link | None:
-    url = url.strip().rstrip(_TRAILING_PUNCT)
+    whole = url.strip()
+    url = whole.rstrip(_TRAILING_PUNCT)
     host = host_of(url)
+    if host is None and (close := whole.find("]", len(url))) >= 0:
+        # The "]" that closes an IPv6 literal is not punctuation, nor what it closes (http://[::]).
+        url = whole[: close + 1]
+        host = host_of(url)
     if not host:
         return None
     return Link(url, host, anchor)
+
+
+def _href_url(href: str) -> str:
+    """Read an href value as a browser does, then clean it as text is, so its host reads the same."""
+    # The HTML parser decodes entities; the URL parser drops tabs and newlines anywhere and C0
+    # controls and spaces at both ends (WHATWG URL). White space left inside ends the URL, as it
+    # ends a link found in the text: a host never holds any.
+    url = html.unescape(href)
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url  # most hrefs: nothing to strip, drop or fold
+    return clean_text(_TAB_NEWLINE.sub("", url)).partition(" ")[0]
 
 
 def _drop_comments(raw: str) -> str:
@@ -171,7 +210,7 @@ def _anchors(raw: str) -> Iterator[tuple[str, str]]:
         if closing is None or 0 <= closing.start() < pos:
             closing = _ANCHOR_CLOSE.search(raw, pos) or _NO_CLOSE
         anchor = raw[pos : closing.start()] if closing is not _NO_CLOSE else ""
-        yield href.group(1), anchor[:500]
+        yield href.group(href.lastindex or 0), anchor[:500]
 
 
 class _NoClose:
@@ -184,8 +223,9 @@ _NO_CLOSE = _NoClose()
 
 def _link_key(link: Link) -> str:
     """Identify a link independently of its scheme, a www. prefix and a trailing slash."""
-    rest = link.url.split("://", 1)[-1].removeprefix("www.").removeprefix("WWW.")
-    return rest.rstrip("/").lower()
+    scheme = _SCHEME.match(link.url)
+    rest = link.url[scheme.end() :] if scheme is not None else link.url.removeprefix("//")
+    return rest.lower().removeprefix("www.").rstrip("/")
 
 
 # /score normalises each comment twice (the model's features, then the history and list rules); the
@@ -202,7 +242,7 @@ def normalize(content: str) -> Text:
         for href, anchor in _anchors(raw):
             html_links += 1
             shown = clean_text(html.unescape(_TAG.sub(" ", anchor)))
-            link = _link(html.unescape(href), shown or None)
+            link = _link(_href_url(href), shown or None)
             if link is not None and len(links) < MAX_LINKS:
                 links.append(link)
         raw = _TAG.sub(" ", raw)
