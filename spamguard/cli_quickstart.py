@@ -23,7 +23,20 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
     from spamguard.keys import create_key
 
     settings = _settings(port=port)
-    if registry.current_version(settings.model) is None and not registry.is_version_dir(settings.model):
+    try:
+        has_model = (
+            registry.is_version_dir(settings.model) or registry.current_version(settings.model) is not None
+        )
+        if has_model:
+            registry.resolve(settings.model)  # CURRENT must name a version that is there
+    except registry.ModelError as exc:
+        raise click.ClickException(f"{exc} (or move {settings.model} away to start afresh)") from exc
+    if not has_model:
+        if not DEMO_DATA.is_dir():
+            raise click.ClickException(
+                f"no model in {settings.model} and no {DEMO_DATA}/ to train one from: run this in the "
+                "spamguard checkout, or set SPAMGUARD_MODEL to a trained registry"
+            )
         click.echo(
             f"no model in {settings.model}: training one from {DEMO_DATA}/ (takes about a minute)", err=True
         )
@@ -32,6 +45,7 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
         ctx.invoke(train, paths=(str(DEMO_DATA),), out=str(settings.model))
     key, _ = create_key(_store(settings), [DEMO_SITE])
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    host = f"[{host}]" if ":" in host else host
     body = '{"id": "demo-1", "content": "Cheap meds at http://bit.ly/x", "author_name": "Best Pharmacy"}'
     click.echo("\nspamguard is starting. Try it (this key was just created for site 'demo'):\n", err=True)
     click.echo(

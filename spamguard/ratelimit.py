@@ -33,4 +33,5 @@ class RateLimiter:
                 self._buckets[key] = (tokens - 1.0, now)
                 return 0
             self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / self.rate))
+            # Less a hair: float error must not turn a wait of exactly n seconds into n + 1.
+            return max(1, math.ceil((1.0 - tokens) / self.rate - 1e-9))

@@ -98,6 +98,11 @@ def resolve(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if is_version_dir(path):
         return path
+    if path.is_file():
+        raise ModelError(
+            f"{path} is a file, not a model: give the registry that `spamguard train --out` wrote "
+            "(default models/)"
+        )
     name = current_version(path)
     if name is None:
         if not path.exists():
@@ -133,7 +138,8 @@ def version_dir(root: Path, version: str) -> Path:
     """Return the directory of a named version, refusing names that are not version names."""
     path = root / VERSIONS / version
     if not _VERSION_NAME.match(version) or not path.is_dir():
-        raise ModelError(f"version {version[:200]!r} is not in {root / VERSIONS}: see `spamguard models list`")
+        shown = version[:200]
+        raise ModelError(f"version {shown!r} is not in {root / VERSIONS}: see `spamguard models list`")
     if not is_version_dir(path):
         raise ModelError(f"version {version!r} has no {MANIFEST} in {path}: retrain or roll back")
     return path

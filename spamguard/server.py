@@ -60,7 +60,9 @@ def _post_worker_init(worker: Any) -> None:
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Return the gunicorn settings every spamguard server (and the bare benchmark app) runs with."""
     return {
-        "bind": f"{settings.host}:{settings.port}",
+        "bind": f"[{settings.host}]:{settings.port}"
+        if ":" in settings.host
+        else f"{settings.host}:{settings.port}",
         "workers": settings.workers,
         # Measured with bench/serve_load.py (docs/api.md): gthread workers keep connections alive and
         # served about three times the requests/s of sync workers, which close each connection.

@@ -169,3 +169,18 @@ def test_serve_refuses_a_port_in_use(runner, tmp_path: Path, monkeypatch) -> Non
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "another spamguard serve" in result.output
+
+
+def test_gunicorn_binds_ipv4_names_and_bracketed_ipv6() -> None:
+    from spamguard.server import gunicorn_options
+    from spamguard.settings import load_settings
+
+    binds = {
+        "127.0.0.1": "127.0.0.1:8123",
+        "localhost": "localhost:8123",
+        "::1": "[::1]:8123",
+        "::": "[::]:8123",
+    }
+    for host, bind in binds.items():
+        settings = load_settings({"SPAMGUARD_HOST": host, "SPAMGUARD_PORT": "8123"})
+        assert gunicorn_options(settings)["bind"] == bind
