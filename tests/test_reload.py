@@ -1,4 +1,4 @@
-"""Live model reload: a promoted version takes over within seconds, a tampered one is refused."""
+"""Live model reload: a promoted version takes over within seconds; a broken one (11 faults) is refused."""
 
 from __future__ import annotations
 
