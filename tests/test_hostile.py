@@ -305,7 +305,6 @@ def test_hostile_corpus_through_the_moderation_ui(make_app) -> None:  # type: ig
     assert st.store.insert_comment("blog", "held", {"id": "held", "site": "blog", "content": hostile,
                                                     "author_name": XSS[0]}, verdict)  # fmt: skip
     pk = st.store.execute("SELECT id FROM comments WHERE comment_id = 'held'").fetchone()[0]
-    tables = {row[0] for row in st.store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     logged_in, stranger = app.test_client(), app.test_client()
     csrf = csrf_of(logged_in.get("/moderate/login").data)
     login = {"name": "mod", "password": "a long enough password 1", "csrf_token": csrf}
@@ -347,8 +346,7 @@ def test_hostile_corpus_through_the_moderation_ui(make_app) -> None:  # type: ig
     assert st.store.get_comment("blog", "held") is not None
     assert st.store.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0] == 1
     assert st.store.execute("SELECT COUNT(*) FROM moderators").fetchone()[0] == 1
-    assert {
-        row[0] for row in st.store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    } == tables
+    for table in ("comments", "api_keys", "feedback", "moderators", "verdicts", "site_lists", "history"):
+        st.store.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # still there (a StoreError if not)
     assert key and tried > 1500
     print(f"hostile UI inputs tried: {tried}; statuses {sorted(statuses.items())}")  # noqa: T201
