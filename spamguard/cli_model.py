@@ -149,7 +149,11 @@ def models_list(root: str) -> None:
 
     from spamguard import registry
 
-    current = registry.current_version(Path(root))
+    try:
+        current = registry.current_version(Path(root))
+    except registry.ModelError as exc:  # the versions are still worth listing: one of them mends it
+        click.echo(f"warning: {exc}", err=True)
+        current = None
     for m in registry.list_versions(Path(root)):
         mark = "*" if m.get("version") == current else " "
         auc = m.get("metrics", {}).get("oof_roc_auc")

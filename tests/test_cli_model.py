@@ -301,3 +301,11 @@ def test_long_runs_show_progress_on_a_terminal_only(tmp_path, demo_registry, dem
         assert len(out.splitlines()) == rows
     else:
         assert f"{rows}" in out
+
+
+def test_models_list_with_a_broken_current_warns_and_lists(runner, registry_dir):
+    version = registry.current_version(registry_dir)
+    (registry_dir / registry.CURRENT).write_text("../../etc\n")
+    result = runner.invoke(main, ["models", "list", "--model", str(registry_dir)])
+    assert result.exit_code == 0, result.output
+    assert "not a version name" in result.stderr and f"  {version}" in result.stdout
