@@ -21,6 +21,7 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
     """Train a model from data/ if there is none, create a demo key, print a curl line, serve."""
     from spamguard import registry
     from spamguard.keys import create_key
+    from spamguard.server import address
 
     settings = _settings(port=port)
     try:
@@ -45,11 +46,10 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
         ctx.invoke(train, paths=(str(DEMO_DATA),), out=str(settings.model))
     key, _ = create_key(_store(settings), [DEMO_SITE])
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    host = f"[{host}]" if ":" in host else host
     body = '{"id": "demo-1", "content": "Cheap meds at http://bit.ly/x", "author_name": "Best Pharmacy"}'
     click.echo("\nspamguard is starting. Try it (this key was just created for site 'demo'):\n", err=True)
     click.echo(
-        f"  curl -s -X POST http://{host}:{settings.port}/score -H 'Authorization: Bearer {key}' "
+        f"  curl -s -X POST http://{address(host, settings.port)}/score -H 'Authorization: Bearer {key}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n",
         err=True,
     )

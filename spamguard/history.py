@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from spamguard.comment import Comment
-from spamguard.normalize import Link, Text, host_of, normalize
+from spamguard.normalize import Text, host_of, is_ip_host, normalize
 from spamguard.policy import APPROVE, HOLD, REJECT, Reason
 from spamguard.signals import registered_domain
 from spamguard.store import Store
@@ -119,8 +119,7 @@ def facts(comment: Comment, text: Text | None = None) -> Facts:
     if comment.author_url:
         host = host_of(comment.author_url.strip())
         if host:  # an IP address is its own domain: its last two numbers are no registrable name
-            is_ip = Link(comment.author_url, host).is_ip
-            keys.append(("url_domain", host if is_ip else registered_domain(host)))
+            keys.append(("url_domain", host if is_ip_host(host) else registered_domain(host)))
     domains = dict.fromkeys(registered_domain(lk.host) for lk in text.links if not lk.is_ip)
     keys += [("link_domain", d) for d in list(domains)[:MAX_LINK_DOMAINS]]
     author = next((v for kind in ("email", "ip") for k, v in keys if k == kind), None)
@@ -384,13 +383,13 @@ def history_rules(ev: Evidence, trusted_on: bool = True, trusted_min: int = TRUS
     trusted = False
     for key in ev.keys:
         limits = (velocity or {}).get(key.kind) or VELOCITY_LIMITS[key.kind]
+        # A link domain with a good name from before a window (approved comments older than it
+        # outnumber the spam) may be linked often. Approvals inside the window do not count, so a burst
+        # the model approved cannot vouch for itself, unless the window holds all the rows the lookup
+        # reads (a domain that busy has a longer past than the history shows).
+        all_read = key.recent[-1] < MAX_KEY_ROWS  # else the day holds more rows than the lookup read
         for (window, _), count, limit in zip(WINDOWS, key.recent, limits, strict=True):
-            # A link domain with a good name from before this window (approved comments older than
-            # it outnumber the spam) may be linked often. Approvals inside the window do not count, so
-            # a burst the model approved cannot vouch for itself, unless the window holds all the rows
-            # the lookup reads (a domain that busy has a longer past than the history shows).
-            own = 0 if key.recent[-1] >= MAX_KEY_ROWS else count
-            good_name = key.kind == "link_domain" and key.approved - own > key.rejected
+            good_name = key.kind == "link_domain" and key.approved - (count if all_read else 0) > key.rejected
             if limit and count >= limit and not good_name:
                 floor = stricter(floor, HOLD)
                 reasons.append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,18 @@ class Model:
         reasons = hits + [_reason(raw, *row) for row in evidence.tolist()]
         return Verdict(decision, score, reasons, self.version, comment.id, self.thresholds)
 
-    def score_many(self, records: Iterable[Comment | Mapping[str, Any]]) -> list[Verdict]:
-        """Score comments one by one, each with its reasons."""
-        return [self.score(r) for r in records]
+    def score_many(
+        self, records: Iterable[Comment | Mapping[str, Any]], progress: Callable[[int], None] | None = None
+    ) -> list[Verdict]:
+        """Score comments one by one, each with its reasons; `progress(n)` hears of every 1,000 scored."""
+        verdicts = []
+        for record in records:
+            verdicts.append(self.score(record))
+            if progress and len(verdicts) % 1000 == 0:
+                progress(1000)
+        if progress and len(verdicts) % 1000:
+            progress(len(verdicts) % 1000)
+        return verdicts
 
     def _log_odds(self, ex: Extracted) -> np.ndarray:
         word = weigh(ex.word_ptr, ex.word_idx, ex.word_cnt, self.word_idf) * self.w_word[ex.word_idx]

@@ -84,13 +84,7 @@ class Link:
     @property
     def is_ip(self) -> bool:
         """Tell whether the host is an IP literal."""
-        if not (self.host[:1].isdigit() or ":" in self.host):
-            return False
-        try:
-            ipaddress.ip_address(self.host.strip("[]"))
-        except ValueError:
-            return False
-        return True
+        return is_ip_host(self.host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +95,17 @@ class Text:
     links: tuple[Link, ...]
     raw_length: int
     html_links: int
+
+
+def is_ip_host(host: str) -> bool:
+    """Tell whether a host (as host_of returns it) is an IP literal."""
+    if not (host[:1].isdigit() or ":" in host):
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def with_scheme(url: str) -> str:

@@ -153,24 +153,27 @@ def promote(root: Path, version: str) -> None:
         fh.write(f"{datetime.now(UTC).isoformat()} {version}\n")
 
 
+def promoted(root: Path) -> list[str]:
+    """Return the versions HISTORY records as made current, oldest first (names as written)."""
+    try:
+        return (root / HISTORY).read_text(encoding="utf-8", errors="replace").split()[1::2]
+    except FileNotFoundError:
+        return []
+
+
 def rollback(root: Path) -> str:
     """Make the version that was current before the present one current again."""
     try:
         current = current_version(root)
     except ModelError:  # a broken CURRENT is what rollback is for
         current = None
-    try:
-        lines = (root / HISTORY).read_text(encoding="utf-8", errors="replace").split()
-    except FileNotFoundError:
-        lines = []
-    history = [v for v in lines[1::2] if v != current]
+    history = [v for v in promoted(root) if v != current]
     while history:
         candidate = history.pop()
         try:
-            version_dir(root, candidate)
+            promote(root, candidate)  # refuses a name that is not a version here, before writing
         except ModelError:
             continue
-        promote(root, candidate)
         return candidate
     raise ModelError(f"{root} has no earlier version to roll back to")
 

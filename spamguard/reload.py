@@ -98,7 +98,7 @@ class ModelHolder:
         """Load the most recent earlier current version that verifies (a worker starting while
         CURRENT names a refused version serves what its siblings kept serving)."""
         try:
-            history = (self.path / registry.HISTORY).read_text(encoding="utf-8").split()[1::2]
+            history = registry.promoted(self.path)
         except OSError:
             return None
         tried: set[str] = {refused}

@@ -57,12 +57,15 @@ def _post_worker_init(worker: Any) -> None:
     gc.freeze()
 
 
+def address(host: str, port: int) -> str:
+    """Return host:port, an IPv6 host in brackets ([::1]:8000), as gunicorn's bind and URLs write it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Return the gunicorn settings every spamguard server (and the bare benchmark app) runs with."""
     return {
-        "bind": f"[{settings.host}]:{settings.port}"
-        if ":" in settings.host
-        else f"{settings.host}:{settings.port}",
+        "bind": address(settings.host, settings.port),
         "workers": settings.workers,
         # Measured with bench/serve_load.py (docs/api.md): gthread workers keep connections alive and
         # served about three times the requests/s of sync workers, which close each connection.

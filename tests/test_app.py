@@ -420,38 +420,9 @@ def readme_curl_lines() -> list[str]:
     return [line for line in block.replace("\\\n", " ").splitlines() if line.startswith("curl ")]
 
 
-def run_curl(client, line: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
-    """Run one curl command line through the Flask test client (the options the README uses)."""
-    import shlex
-    from urllib.parse import quote, urlsplit
-
-    for name, value in env.items():
-        line = line.replace(f"${name}", value)
-    args, headers, data, url = iter(shlex.split(line)[1:]), {}, [], None
-    for arg in args:
-        if arg == "-s":
-            continue
-        if arg == "-H":
-            name, _, value = next(args).partition(": ")
-            headers[name] = value
-        elif arg == "-d":
-            data.append(next(args))
-        elif arg == "--data-urlencode":
-            name, _, value = next(args).partition("=")
-            data.append(f"{name}={quote(value, safe='')}")
-        else:
-            assert url is None and arg.startswith("http://"), f"unexpected curl argument {arg!r}"
-            url = arg
-    assert url is not None
-    parts = urlsplit(url)
-    content_type = headers.pop("Content-Type", "application/x-www-form-urlencoded")  # curl's default
-    if not data:
-        return client.get(parts.path, query_string=parts.query, headers=headers)
-    return client.post(parts.path, data="&".join(data), content_type=content_type, headers=headers)
-
-
 def test_every_readme_curl_example_works(make_app) -> None:  # type: ignore[no-untyped-def]
     """The README's one-curl-per-endpoint block: every endpoint is there, and every line answers 200."""
+    from curl_lines import run_curl
     from test_campaigns import PITCH, hold
 
     from spamguard.moderators import add_moderator, create_token

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
+from curl_lines import run_curl
 
 import spamguard
 from spamguard import registry
@@ -74,30 +75,6 @@ def curl_line(result: Result) -> str:
     lines = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("curl ")]
     assert len(lines) == 1, result.output
     return lines[0]
-
-
-def run_curl(client, line: str):  # type: ignore[no-untyped-def]
-    """Send a `curl -s -X METHOD URL -H ... -d ...` line through a Flask test client."""
-    args = iter(shlex.split(line)[1:])
-    method, url, headers, data = "GET", None, {}, None
-    for arg in args:
-        if arg == "-s":
-            continue
-        if arg == "-X":
-            method = next(args)
-        elif arg == "-H":
-            name, _, value = next(args).partition(": ")
-            headers[name] = value
-        elif arg == "-d":
-            data = next(args)
-            method = "POST" if method == "GET" else method
-        else:
-            assert url is None, f"unexpected curl argument {arg!r}"
-            url = arg
-    assert url is not None
-    parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.hostname and parts.port, url
-    return client.open(parts.path, method=method, headers=headers, data=data)
 
 
 def assert_curl_scores(result: Result, client) -> dict:  # type: ignore[no-untyped-def]

@@ -19,16 +19,11 @@ WORST = 10
 def evaluate(
     model: Model, comments: Sequence[Comment], progress: Callable[[int], None] | None = None
 ) -> tuple[dict[str, Any], list[Verdict]]:
-    """Score labelled comments and return the metrics with every verdict (`progress` is told each 1,000)."""
+    """Score labelled comments and return the metrics with every verdict (`progress`: as score_many's)."""
     comments = [c for c in comments if c.label is not None]
     if not comments:
         raise ValueError("no labelled comments to evaluate on: give files with a label column")
-    verdicts: list[Verdict] = []
-    for start in range(0, len(comments), 1000):
-        chunk = comments[start : start + 1000]
-        verdicts += model.score_many(chunk)
-        if progress:
-            progress(len(chunk))
+    verdicts = model.score_many(comments, progress)
     labels = np.array([c.label for c in comments])
     probs = np.array([v.score for v in verdicts])
     both = len(set(labels.tolist())) == 2
