@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 # Features read at most this many characters of content: the tail of a 1 MiB comment says
 # nothing the head does not, and bounding it bounds the time to score any comment.
@@ -56,6 +56,8 @@ _ANCHOR_OPEN = re.compile(r"<a[\s>]", re.IGNORECASE)
 # one to white space. One group matches: read it with m.lastindex.
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]{1,2000})|'([^']{1,2000})|([^"'\s>]{1,2000}))""", re.IGNORECASE)
 _TAB_NEWLINE = re.compile("[\t\n\r]")
+# What a decoded host may not hold (the forbidden domain code points of the WHATWG URL standard).
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20\x7f#%/:<>?@\[\\\]^|]")
 _ANCHOR_CLOSE = re.compile(r"</a\s*>", re.IGNORECASE)
 # Tags only: comments are cut out first, by _drop_comments, in one linear pass.
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,2000}>")
@@ -124,9 +126,31 @@ def host_of(url: str) -> str | None:
         return None
     if not host:
         return None
-    if "%" in host:  # urllib lower-cases only what comes before a "%" (an IPv6 zone id, an escape)
-        host = host.lower()
+    if "%" in host:
+        if ":" in host:  # an IPv6 zone id: urllib lower-cases only what comes before its "%"
+            host = host.lower()
+        elif (decoded := _decode_host(host)) is None:
+            return None
+        else:
+            host = decoded
     return host.rstrip(".") or None
+
+
+def _decode_host(host: str) -> str | None:
+    """Return a host with percent escapes decoded, as a browser reads it (http://%62it.ly is bit.ly).
+
+    None if the escapes are not UTF-8 or decode to a character no host can hold (a browser
+    refuses such a URL): "%2F" is not a way to hide a path in the host.
+    """
+    try:
+        decoded = unquote(host, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if not decoded.isascii():
+        decoded = clean_text(decoded)  # full-width letters and look-alikes, as in the text
+    if not decoded or _FORBIDDEN_HOST.search(decoded) is not None:
+        return None
+    return decoded.lower()
 
 
 def clean_text(text: str) -> str:
@@ -255,9 +279,9 @@ def normalize(content: str) -> Text:
         raw = html.unescape(raw)
     text = clean_text(raw)[:MAX_TEXT_CHARS]
     seen = {_link_key(link) for link in links}
-    # Every URL has a dot: look for them only in the words that have one.
-    for word in text.split() if "." in text else ():
-        if "." not in word:
+    # Every URL has a dot, maybe escaped (%2E): look for them only in the words that have one.
+    for word in text.split() if "." in text or "%" in text else ():
+        if "." not in word and "%" not in word:
             continue
         for match in _URL.finditer(word):
             link = _link(match.group(0))

@@ -231,6 +231,22 @@ def test_ip_and_host_helpers():
     assert host_of("http://[::1") is None
 
 
+@pytest.mark.parametrize("url, host", [
+    ("http://%62it.ly/x", "bit.ly"),                        # an escaped letter, as browsers decode it
+    ("%62IT.LY/x", "bit.ly"),                               # no scheme, upper case
+    ("http://%EF%BD%82it.ly/", "bit.ly"),                   # an escaped full-width letter, folded
+    ("http://%31%39%38.51.100.7/", "198.51.100.7"),         # an escaped IP literal is still one
+    ("http://%2Fevil.com/", None),                          # "/" cannot be in a host
+    ("http://ex%25ample.com/", None),                       # nor "%": escapes decode once
+    ("http://%ff.com/", None),                              # not UTF-8
+])  # fmt: skip
+def test_a_host_with_percent_escapes_reads_as_a_browser_reads_it(url, host):
+    assert host_of(url) == host
+    if url.startswith("http://"):  # in text, a link is found by its scheme
+        links = normalize(f"see {url} now").links
+        assert [lk.host for lk in links] == ([host] if host else [])
+
+
 def test_the_same_content_is_normalised_once():
     # /score normalises for the model and again for the history rules: the second is a cache hit.
     normalize.cache_clear()

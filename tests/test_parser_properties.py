@@ -334,6 +334,17 @@ def test_a_schemeless_url_with_a_url_in_its_query_keeps_its_host(host, path, tar
 
 
 @SMALL
+@given(host=hostnames, path=paths, picks=st.lists(st.booleans(), min_size=1, max_size=40))
+def test_a_percent_escaped_host_is_the_host(host, path, picks):
+    """Escaping any letters of a host (http://%62it.ly) hides it neither from host_of nor the links."""
+    picks = (picks * len(host))[: len(host)]
+    escaped = "".join(f"%{ord(c):02X}" if pick else c for c, pick in zip(host, picks, strict=True))
+    url = f"http://{escaped}{path}"
+    assert host_of(url) == host.lower()
+    assert [link.host for link in normalize(f"see {url} now").links] == [host.lower()]
+
+
+@SMALL
 @given(dots=st.integers(1, 8).map(lambda n: "." * n), scheme=st.sampled_from(["", "http://"]))
 def test_an_accepted_url_has_a_host(dots, scheme):
     cleaned = clean_url(scheme + dots)

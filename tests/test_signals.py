@@ -22,7 +22,7 @@ EXAMPLES: dict[str, tuple[dict, str | None]] = {
     ),
     "link:any": ({"content": "see http://a.example.com"}, None),
     "link:distinct_domains": ({"content": "http://a.example.com http://b.example.org"}, None),
-    "link:shortener": ({"content": "look http://bit.ly/3xYz"}, "bit.ly"),
+    "link:shortener": ({"content": "look http://%62it.ly/3xYz"}, "bit.ly"),  # escaped, as browsers read it
     "link:ip_host": ({"content": "go http://198.51.100.7/win"}, "198.51.100.7"),
     "link:punycode": ({"content": "login at http://xn--pypal-4ve.com/"}, "xn--pypal-4ve.com"),
     "link:suspicious_tld": ({"content": "deals at cheap-pills.xyz"}, "cheap-pills.xyz"),
