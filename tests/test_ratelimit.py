@@ -5,6 +5,8 @@ from __future__ import annotations
 import types
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spamguard import ratelimit
 from spamguard.keys import create_key
@@ -99,6 +101,37 @@ def test_zero_is_no_limit_and_keeps_no_state():
     assert limiter._buckets == {}
 
 
+def test_a_bucket_idle_for_a_refill_period_is_dropped():
+    limiter = RateLimiter(6)
+    drain(limiter, 1, now=0.0)
+    drain(limiter, 2, now=50.0)
+    assert len(limiter) == 2
+    limiter.acquire(3, 61.0)  # the sweep runs first: key 1 was last seen 61 s ago, key 2 11 s ago
+    assert sorted(limiter._buckets) == [2, 3]
+    assert drain(limiter, 1, now=61.0) == 6, "a dropped bucket is a full one"
+    assert drain(limiter, 2, now=61.0) == 1, "key 2 kept its bucket: 11 s refilled one token"
+
+
+def test_many_keys_seen_once_do_not_stay():
+    limiter = RateLimiter(60)
+    for key in range(20_000):
+        limiter.acquire(key, key * 0.01)  # 100 new keys a second for 200 s
+    # A sweep runs at most once a refill period (60 s): what is left is at most two periods' keys.
+    assert len(limiter) <= 2 * 6_000
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.integers(1, 120), st.lists(st.tuples(st.integers(0, 3), st.floats(0, 90)), max_size=60))
+def test_dropping_buckets_never_changes_an_answer(per_minute, steps):
+    """The same requests get the same answers from a limiter that never drops a bucket."""
+    swept, kept = RateLimiter(per_minute), RateLimiter(per_minute)
+    kept._refill_s = float("inf")
+    now = 0.0
+    for key, gap in steps:
+        now += gap
+        assert swept.acquire(key, now) == kept.acquire(key, now)
+
+
 def test_the_default_clock_is_time_monotonic(monkeypatch):
     clock = types.SimpleNamespace(monotonic=lambda: 500.0)
     monkeypatch.setattr(ratelimit, "time", clock)
@@ -110,8 +143,7 @@ def test_the_default_clock_is_time_monotonic(monkeypatch):
 
 
 def test_only_authenticated_keys_get_a_bucket(make_app):
-    """RateLimiter never forgets a key; what bounds its memory is that the app passes only the id of a
-    stored key, so made-up keys cannot grow it (the number of keys in the store can)."""
+    """Made-up keys never reach the limiter: only the id of a stored key gets a bucket."""
     app = make_app(rate_limit=5)
     st = app.extensions["spamguard"]
     client = app.test_client()
