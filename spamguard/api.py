@@ -67,7 +67,9 @@ def readyz() -> Response:
         else:
             missing.append(f"store: {exc}")
     if missing:
-        return error_response(503, "not_ready", "; ".join(missing), missing=missing)
+        # A model loads or the database comes back within seconds: a balancer may ask again soon.
+        return error_response(503, "not_ready", "; ".join(missing), missing=missing,
+                              headers={"Retry-After": "5"})  # fmt: skip
     if degraded is not None:
         return jsonify({"status": "degraded", "model_version": model.version, "store": "degraded",
                         "store_error": degraded, "spool_records": st.spool.depth()})  # fmt: skip

@@ -20,6 +20,9 @@ _FIELD_HELP = {
 }
 
 
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
+
+
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": description,
@@ -99,12 +102,7 @@ def document() -> dict[str, Any]:
                         "415": _error("the body is not JSON (Content-Type) or not UTF-8"),
                         "429": _error(
                             "the key is over SPAMGUARD_RATE_LIMIT requests per minute",
-                            {
-                                "Retry-After": {
-                                    "schema": {"type": "integer"},
-                                    "description": "seconds to wait",
-                                }
-                            },
+                            _RETRY_AFTER,
                         ),
                         "503": _error("the database cannot be written right now; retry"),
                     },
@@ -125,7 +123,10 @@ def document() -> dict[str, Any]:
                     "security": [],
                     "responses": {
                         "200": _json("ready", {"$ref": "#/components/schemas/Status"}),
-                        "503": _error("not ready; the message and `missing` say what is missing"),
+                        "503": _error(
+                            "not ready; the message and `missing` say what is missing",
+                            _RETRY_AFTER,
+                        ),
                     },
                 }
             },

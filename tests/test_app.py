@@ -293,6 +293,7 @@ def test_no_model_holds_and_says_why(make_app, tmp_path: Path) -> None:  # type:
     assert honeypot.get_json()["decision"] == "reject"
     r = client.get("/readyz")
     assert r.status_code == 503 and "model" in error_of(r)["message"]
+    assert r.headers["Retry-After"] == "5"
     assert b'spamguard_unscored_total{why="no_model"} 2.0' in client.get("/metrics").data
 
 
@@ -355,7 +356,7 @@ def test_readyz_without_store(app, client, monkeypatch) -> None:  # type: ignore
     assert r.get_json()["store_error"] == "unable to open database file"
     monkeypatch.setattr(st.spool, "writable", lambda: False)
     r = client.get("/readyz")
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
     assert error_of(r)["missing"] == ["store: unable to open database file"]
 
 
