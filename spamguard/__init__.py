@@ -2,6 +2,7 @@
 
 from spamguard.model import Model, load_model
 from spamguard.policy import Reason, Thresholds, Verdict
+from spamguard.registry import ModelError
 
-__all__ = ["Model", "Reason", "Thresholds", "Verdict", "load_model"]
+__all__ = ["Model", "ModelError", "Reason", "Thresholds", "Verdict", "load_model"]
 __version__ = "0.1.0"

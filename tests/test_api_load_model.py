@@ -13,8 +13,7 @@ import pytest
 from conftest import train_version
 
 import spamguard
-from spamguard import registry
-from spamguard.registry import ModelError
+from spamguard import ModelError, registry
 
 SPAM = {"content": "Buy cheap viagra online now at http://bit.ly/x9z best price!!!", "id": "s1"}
 HAM = {"content": "Thanks for the sourdough write-up, it helped me fix my setup.", "author_name": "Ann"}
@@ -115,3 +114,8 @@ def test_a_data_file_is_not_a_model(tmp_path):
     path.write_text('{"content": "hi"}\n', encoding="utf-8")
     with pytest.raises(ModelError, match=r"comments\.jsonl is a file, not a model: give the registry"):
         spamguard.load_model(path)
+
+
+def test_model_error_is_part_of_the_package_api():
+    """A caller catches the error load_model raises without reaching into a submodule."""
+    assert "ModelError" in spamguard.__all__ and spamguard.ModelError is registry.ModelError
