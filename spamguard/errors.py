@@ -63,12 +63,6 @@ class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 
 
-class Unavailable(ApiError):
-    """The service cannot do its job right now (no store, not ready)."""
-
-    status, code = 503, "unavailable"
-
-
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None, **extra: Any) -> Response:  # fmt: skip
     """Return the contract's JSON error."""

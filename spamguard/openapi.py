@@ -104,7 +104,10 @@ def document() -> dict[str, Any]:
                             "the key is over SPAMGUARD_RATE_LIMIT requests per minute",
                             _RETRY_AFTER,
                         ),
-                        "503": _error("the database cannot be written right now; retry"),
+                        "503": _error(
+                            "overloaded, or the database cannot be written right now; retry",
+                            _RETRY_AFTER,
+                        ),
                     },
                 }
             },
