@@ -10,7 +10,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import demo_records
+from sklearn.linear_model import LogisticRegression
 
 from spamguard import registry
 from spamguard.comment import Comment, parse_record
@@ -108,6 +110,59 @@ def test_design_matrix_shape_and_rows():
     text = X[:, : space.n_word + space.n_char]
     assert np.allclose(np.sqrt(text[:, : space.n_word].multiply(text[:, : space.n_word]).sum(axis=1)), 1.0)
     assert np.array_equal(X[:, space.n_word + space.n_char :].toarray(), ex.signals)
+
+
+# --- Naive-Bayes scaling --------------------------------------------------------------------------------
+
+
+def _toy_matrix() -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Four columns: spam-only, ham-only, in every row, and a signal; rows 0-2 spam, 3-5 ham."""
+    X = sp.csr_matrix(
+        np.array(
+            [
+                [1.0, 0.0, 0.5, 2.0],
+                [0.7, 0.0, 0.5, 0.0],
+                [0.9, 0.0, 0.5, 1.0],
+                [0.0, 0.8, 0.5, 0.0],
+                [0.0, 0.6, 0.5, 3.0],
+                [0.0, 0.9, 0.5, 0.0],
+            ]
+        )
+    )
+    return X, np.array([1, 1, 1, 0, 0, 0]), np.array([True, True, True, False])
+
+
+def test_nb_scale_weighs_text_columns_by_how_they_separate_the_classes():
+    X, y, text = _toy_matrix()
+    scale = fit._nb_scale(X, y, text, TrainConfig(nb_power=1.0, nb_alpha=1.0), None)
+    # Rows containing each text column, per class, plus nb_alpha; as shares of their class's total.
+    spam, ham = np.array([3, 0, 3]) + 1.0, np.array([0, 3, 3]) + 1.0
+    expected = np.abs(np.log(spam / spam.sum()) - np.log(ham / ham.sum()))
+    assert np.allclose(scale[:3], np.maximum(expected, 1e-6))
+    assert scale[0] == pytest.approx(scale[1]) and scale[0] > 1.0
+    assert scale[2] == pytest.approx(1e-6)  # as common in spam as in ham: no evidence either way
+    assert scale[3] == 1.0  # signals keep their own scale
+
+
+def test_nb_scale_power_zero_is_off_and_zero_weight_rows_do_not_count():
+    X, y, text = _toy_matrix()
+    assert np.array_equal(fit._nb_scale(X, y, text, TrainConfig(nb_power=0.0), None), np.ones(4))
+    config = TrainConfig(nb_power=1.0)
+    weight = np.array([1, 1, 1, 0, 1, 1.0])
+    dropped = fit._nb_scale(X, y, text, config, weight)
+    without_row = fit._nb_scale(X[[0, 1, 2, 4, 5]], y[[0, 1, 2, 4, 5]], text, config, None)
+    assert np.allclose(dropped, without_row)
+
+
+def test_fit_linear_folds_the_scale_into_the_weights_and_restores_x():
+    X, y, text = _toy_matrix()
+    before = X.copy()
+    config = TrainConfig(C=3.0, nb_power=0.5)
+    w, intercept = fit._fit_linear(X, y, text, config)
+    assert np.allclose(X.toarray(), before.toarray(), rtol=1e-12)
+    scale = fit._nb_scale(before, y, text, config, None)
+    scaled = LogisticRegression(C=3.0, solver="liblinear", max_iter=1000).fit(before @ sp.diags(scale), y)
+    assert np.allclose(before @ w + intercept, scaled.decision_function(before @ sp.diags(scale)))
 
 
 # --- the pipeline and its artifacts -------------------------------------------------------------------
