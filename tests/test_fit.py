@@ -165,6 +165,15 @@ def test_fit_linear_folds_the_scale_into_the_weights_and_restores_x():
     assert np.allclose(before @ w + intercept, scaled.decision_function(before @ sp.diags(scale)))
 
 
+def test_fit_linear_without_scaling_is_the_plain_logistic_regression():
+    X, y, text = _toy_matrix()
+    before = X.copy()
+    w, intercept = fit._fit_linear(X, y, text, TrainConfig(C=3.0, nb_power=0.0))
+    assert np.array_equal(X.data, before.data)
+    plain = LogisticRegression(C=3.0, solver="liblinear", max_iter=1000).fit(before, y)
+    assert np.allclose(w, plain.coef_[0]) and intercept == pytest.approx(plain.intercept_[0])
+
+
 # --- the pipeline and its artifacts -------------------------------------------------------------------
 
 

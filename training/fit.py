@@ -262,7 +262,9 @@ def _fit_linear(
     """
     rows = int(np.count_nonzero(weight)) if weight is not None else len(y)
     scale = _nb_scale(X, y, text, config, weight)
-    _scale_columns(X, scale)
+    scaled = config.nb_power != 0
+    if scaled:
+        _scale_columns(X, scale)
     try:
         if len(y) <= config.max_cv_rows:
             clf = LogisticRegression(C=config.C, solver="liblinear", max_iter=1000).fit(
@@ -280,7 +282,8 @@ def _fit_linear(
                 random_state=config.seed,
             ).fit(X, y, sample_weight=weight)
     finally:
-        _scale_columns(X, 1.0 / scale)
+        if scaled:
+            _scale_columns(X, 1.0 / scale)
     return clf.coef_[0].astype(np.float64) * scale, float(clf.intercept_[0])
 
 
