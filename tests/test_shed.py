@@ -22,10 +22,28 @@ def test_score_is_shed_over_max_queued(make_app, monkeypatch, waiting, expected)
     )
     assert r.status_code == expected
     if expected == 503:
-        assert r.get_json()["error"]["code"] == "overloaded" and r.headers["Retry-After"] == "1"
+        message = "too many requests are waiting: retry shortly"
+        assert r.get_json() == {"error": {"code": "overloaded", "message": message, "field": None}}
+        assert r.headers["Retry-After"] == "1" and r.content_type == "application/json"
+        assert r.headers["Content-Length"] == str(len(r.data))
         assert app.extensions["spamguard"].store.get_comment("blog", "q1") is None, "nothing stored: retry"
+        assert 'endpoint="/score",site="",status="503"' in client.get("/metrics").data.decode()
     for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path).status_code == 200, "health and metrics are never shed"
+
+
+def test_akismet_comment_check_is_shed_too(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(max_queued=16)
+    key, _ = create_key(app.extensions["spamguard"].store, ["blog"])
+    monkeypatch.setattr(server, "queued", lambda: 17)
+    client = app.test_client()
+    form = {"api_key": key, "blog": "https://blog", "comment_content": "hello", "guid": "a1"}
+    r = client.post("/1.1/comment-check", data=form)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert app.extensions["spamguard"].store.get_comment("blog", "a1") is None
+    # Only the scoring endpoints are shed: a key check or a label is cheap and is never lost.
+    assert client.post("/1.1/verify-key", data={"key": key, "blog": "https://blog"}).status_code == 200
+    assert client.get("/score").status_code == 405, "only a POST scores, so only a POST is shed"
 
 
 def test_no_limit_never_sheds(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
