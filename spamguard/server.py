@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import KNOWN_SETTINGS
 
 from spamguard.settings import Settings
 
@@ -57,6 +58,18 @@ def _post_worker_init(worker: Any) -> None:
     gc.freeze()
 
 
+def _when_ready(url: str, settings: Settings) -> Callable[[Any], None]:
+    """Return the hook that logs, at start, where the service listens: each worker binds its own socket
+    (`reuse_port`), so gunicorn's own "Listening at:" line names no address."""
+
+    def when_ready(server: Any) -> None:
+        server.log.info(
+            "spamguard listening on %s (%d workers x %d threads)", url, settings.workers, settings.threads
+        )
+
+    return when_ready
+
+
 def address(host: str, port: int) -> str:
     """Return host:port, an IPv6 host in brackets ([::1]:8000), as gunicorn's bind and URLs write it."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -64,7 +77,7 @@ def address(host: str, port: int) -> str:
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Return the gunicorn settings every spamguard server (and the bare benchmark app) runs with."""
-    return {
+    options = {
         "bind": address(settings.host, settings.port),
         "workers": settings.workers,
         # Measured with bench/serve_load.py (docs/api.md): gthread workers keep connections alive and
@@ -88,8 +101,16 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
         "post_worker_init": _post_worker_init,
+        "when_ready": _when_ready(f"http://{address(settings.host, settings.port)}", settings),
         "proc_name": "spamguard",
     }
+    # gunicorn >= 25.1 opens a control socket for `gunicornc` (resize, reload, stop) at one path per
+    # user ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl): a second server on the machine takes it
+    # over, the first's shutdown removes it, and a read-only home logs a warning at every start.
+    # spamguard is run by `spamguard serve` and stopped by signals: leave it closed.
+    if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS):
+        options["control_socket_disable"] = True
+    return options
 
 
 class GunicornApp(BaseApplication):  # type: ignore[misc]

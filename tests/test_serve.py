@@ -77,6 +77,10 @@ def test_gunicorn_scores_over_a_socket(live_server, trained_registry: Path, tmp_
     assert server.request("GET", "/healthz")[0] == 200
     assert server.request("GET", "/openapi.json")[0] == 200
     assert server.stop() == 0
+    # gunicorn's own "Listening at:" names no address when each worker binds its own socket.
+    log = server.log.read_text()
+    assert f"spamguard listening on http://127.0.0.1:{server.port} (2 workers" in log
+    assert "Control socket" not in log
 
 
 def test_serve_without_a_model_holds(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -169,6 +173,20 @@ def test_serve_refuses_a_port_in_use(runner, tmp_path: Path, monkeypatch) -> Non
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "another spamguard serve" in result.output
+
+
+def test_gunicorns_control_socket_stays_closed() -> None:
+    """gunicorn >= 25.1 opens one control socket per user: a second server on the machine would take it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    from spamguard.server import gunicorn_options
+    from spamguard.settings import load_settings
+
+    options = gunicorn_options(load_settings({}))
+    if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS):
+        assert options["control_socket_disable"] is True
+    else:  # an older gunicorn has no such setting, and would refuse an unknown one
+        assert "control_socket_disable" not in options
 
 
 def test_gunicorn_binds_ipv4_names_and_bracketed_ipv6() -> None:
