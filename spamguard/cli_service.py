@@ -132,7 +132,7 @@ def settings_command(markdown: bool) -> None:
 
 @main.group()
 def db() -> None:
-    """Manage the database schema."""
+    """Manage the database: schema upgrades and backups."""
 
 
 @db.command("upgrade")
@@ -140,3 +140,23 @@ def db_upgrade() -> None:
     """Create or upgrade the database schema to this version of spamguard."""
     store = _store(_settings())
     click.echo(f"{store.safe_url()}: schema version {store.upgrade()}")
+
+
+@db.command("backup")
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+def db_backup(dest: Path) -> None:
+    """Copy the SQLite database to DEST (a new file) while the service runs.
+
+    The copy is consistent (what was committed when it began) and checked before it is written under
+    DEST. To restore: stop the service, put the copy in place of the database file, delete that
+    file's -wal and -shm companions, start. PostgreSQL: use pg_dump.
+    """
+    from spamguard.store import StoreError
+
+    store = _store(_settings())
+    try:
+        comments = store.backup(dest)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    size = dest.stat().st_size / (1 << 20)
+    click.echo(f"backed up {store.safe_url()} to {dest}: {comments} comments, {size:.1f} MiB")

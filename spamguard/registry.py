@@ -54,10 +54,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a new, renamed or removed entry of the directory `path` survive a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

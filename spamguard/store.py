@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from spamguard.policy import APPROVE, HOLD, REJECT, Verdict
+from spamguard.registry import fsync_dir
 
 # A write waits this long for another process's write lock before the request fails with 503.
 # Commits take well under a millisecond, so reaching it means the disk or a process is stuck.
@@ -339,6 +340,44 @@ class Store:
         """Checkpoint the SQLite WAL (a background loop does it every CHECKPOINT_INTERVAL_S, off requests)."""
         # PASSIVE never blocks writers; sqlite3 releases the GIL during the I/O.
         self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def backup(self, dest: Path) -> int:
+        """Write a consistent copy of this SQLite database to `dest`, a new file, while it serves;
+        return how many comments the copy holds.
+
+        `VACUUM INTO` reads in one read transaction: writers go on (WAL), and the copy holds what was
+        committed when it began, compacted. It is written to a hidden file beside `dest`, checked
+        (`PRAGMA quick_check`), fsync'd, and only then linked to `dest`, so `dest` is whole or absent;
+        an existing file is never replaced. PostgreSQL has its own tools: raise StoreError naming them.
+        """
+        if self.dialect != "sqlite":
+            raise StoreError(f"`spamguard db backup` copies SQLite databases; back up {self.safe_url()} "
+                             "with PostgreSQL's own pg_dump (or pg_basebackup)")  # fmt: skip
+        if dest.exists():
+            raise StoreError(f"{dest} exists: a backup never replaces a file; choose a new name")
+        if not dest.parent.is_dir():
+            raise StoreError(f"{dest.parent} is not a directory: create it first")
+        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        try:
+            partial.unlink(missing_ok=True)
+            self.execute("VACUUM INTO :path", {"path": str(partial)})
+            check = sqlite3.connect(partial)
+            try:
+                verdict = check.execute("PRAGMA quick_check").fetchone()[0]
+                comments = int(check.execute("SELECT COUNT(*) FROM comments").fetchone()[0])
+            finally:
+                check.close()
+            if verdict != "ok":
+                raise StoreError(f"the copy failed its check ({verdict}): nothing was written to {dest}")
+            with open(partial, "rb") as f:
+                os.fsync(f.fileno())
+            os.link(partial, dest)  # fails if dest appeared meanwhile: still never replaced
+            fsync_dir(dest.parent)
+            return comments
+        except OSError as exc:
+            raise StoreError(f"cannot write the backup {dest}: {exc.strerror or exc}") from None
+        finally:
+            partial.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -103,3 +103,13 @@ def test_cli_settings_and_db_upgrade(runner) -> None:  # type: ignore[no-untyped
     assert runner.invoke(main, ["settings", "--markdown"]).stdout == markdown_table()
     upgraded = runner.invoke(main, ["db", "upgrade"])
     assert upgraded.exit_code == 0 and f"schema version {SCHEMA_VERSION}" in upgraded.stdout
+
+
+def test_cli_db_backup(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from spamguard.cli import main
+
+    dest = tmp_path / "backup.db"
+    done = runner.invoke(main, ["db", "backup", str(dest)])
+    assert done.exit_code == 0 and f"to {dest}: 0 comments" in done.stdout and dest.is_file()
+    again = runner.invoke(main, ["db", "backup", str(dest)])
+    assert again.exit_code == 1 and "never replaces" in again.output

@@ -128,6 +128,76 @@ def test_not_a_database(tmp_path: Path) -> None:
         Store(f"sqlite:///{bad}").upgrade()
 
 
+def _filled(path: Path, n: int) -> Store:
+    store = Store(f"sqlite:///{path}")
+    store.upgrade()
+    for i in range(n):
+        store.insert_comment("blog", f"c{i}", {"content": f"comment {i}"}, verdict())
+    return store
+
+
+def test_backup_is_a_consistent_copy_taken_while_comments_arrive(tmp_path: Path) -> None:
+    live = _filled(tmp_path / "live.db", 300)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:  # another connection, as a serving worker
+        writer = Store(live.url)
+        i = 0
+        while not stop.is_set():
+            writer.insert_comment("blog", f"w{i}", {"content": f"while backing up {i}"}, verdict())
+            i += 1
+        written.append(i)
+        writer.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        before = live.count_comments()
+        copied = live.backup(tmp_path / "copy.db")
+        after = live.count_comments()
+    finally:
+        stop.set()
+        thread.join()
+    assert before <= copied <= after
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    copy = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    copy.ping()  # same schema version
+    assert copy.count_comments() == copied
+    stored = copy.get_comment("blog", "c7")
+    assert stored is not None and stored.record == {"content": "comment 7"} and stored.decision == "hold"
+    assert sqlite3.connect(tmp_path / "copy.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_backup_never_replaces_a_file(tmp_path: Path) -> None:
+    live = _filled(tmp_path / "live.db", 3)
+    dest = tmp_path / "old-backup.db"
+    dest.write_bytes(b"an earlier backup")
+    with pytest.raises(StoreError, match="exists"):
+        live.backup(dest)
+    assert dest.read_bytes() == b"an earlier backup"
+    with pytest.raises(StoreError, match="not a directory"):
+        live.backup(tmp_path / "missing" / "b.db")
+
+
+def test_backup_that_fails_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = _filled(tmp_path / "live.db", 3)
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("spamguard.store.os.link", no_link)
+    with pytest.raises(StoreError, match="No space left"):
+        live.backup(tmp_path / "b.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.db", "live.db-shm", "live.db-wal"]
+
+
+def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="pg_dump"):
+        Store("postgresql://postgres:secret@127.0.0.1/x").backup(tmp_path / "b.db")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unsupported_url() -> None:
     with pytest.raises(StoreError, match="unsupported"):
         Store("mysql://x")
