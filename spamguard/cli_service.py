@@ -151,10 +151,10 @@ def db_backup(dest: Path) -> None:
     DEST. To restore: stop the service, put the copy in place of the database file, delete that
     file's -wal and -shm companions, start. PostgreSQL: use pg_dump.
     """
-    from spamguard.store import StoreError
+    from spamguard.store import Store, StoreError
 
-    store = _store(_settings())
-    try:
+    try:  # not _store(): a backup reads, it never upgrades the schema of the database it copies
+        store = Store(_settings().database_url)
         comments = store.backup(dest)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

@@ -353,6 +353,9 @@ class Store:
         if self.dialect != "sqlite":
             raise StoreError(f"`spamguard db backup` copies SQLite databases; back up {self.safe_url()} "
                              "with PostgreSQL's own pg_dump (or pg_basebackup)")  # fmt: skip
+        assert self.path is not None
+        if not self.path.is_file():
+            raise StoreError(f"there is no database at {self.path}: nothing to back up")
         if dest.exists():
             raise StoreError(f"{dest} exists: a backup never replaces a file; choose a new name")
         if not dest.parent.is_dir():
@@ -364,7 +367,9 @@ class Store:
             check = sqlite3.connect(partial)
             try:
                 verdict = check.execute("PRAGMA quick_check").fetchone()[0]
-                comments = int(check.execute("SELECT COUNT(*) FROM comments").fetchone()[0])
+                comments = 0  # a database no schema was written to yet has no comments table
+                if check.execute("SELECT 1 FROM sqlite_master WHERE name = 'comments'").fetchone():
+                    comments = int(check.execute("SELECT COUNT(*) FROM comments").fetchone()[0])
             finally:
                 check.close()
             if verdict != "ok":
@@ -376,6 +381,8 @@ class Store:
             return comments
         except OSError as exc:
             raise StoreError(f"cannot write the backup {dest}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot check the backup {dest}: {exc}") from None
         finally:
             partial.unlink(missing_ok=True)
 

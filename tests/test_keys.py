@@ -109,6 +109,10 @@ def test_cli_db_backup(runner, tmp_path) -> None:  # type: ignore[no-untyped-def
     from spamguard.cli import main
 
     dest = tmp_path / "backup.db"
+    missing = runner.invoke(main, ["db", "backup", str(dest)])  # a backup reads: it creates nothing
+    assert missing.exit_code == 1 and "nothing to back up" in missing.output
+    assert not dest.exists() and not (tmp_path / "var" / "spamguard.db").exists()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
     done = runner.invoke(main, ["db", "backup", str(dest)])
     assert done.exit_code == 0 and f"to {dest}: 0 comments" in done.stdout and dest.is_file()
     again = runner.invoke(main, ["db", "backup", str(dest)])

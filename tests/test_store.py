@@ -192,6 +192,15 @@ def test_backup_that_fails_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live.db", "live.db-shm", "live.db-wal"]
 
 
+def test_backup_of_a_database_with_no_schema_yet(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="nothing to back up"):
+        Store(f"sqlite:///{tmp_path / 'none.db'}").backup(tmp_path / "b.db")
+    assert list(tmp_path.iterdir()) == []
+    bare = Store(f"sqlite:///{tmp_path / 'bare.db'}")
+    bare.execute("CREATE TABLE t (x INTEGER)")
+    assert bare.backup(tmp_path / "b.db") == 0
+
+
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="pg_dump"):
         Store("postgresql://postgres:secret@127.0.0.1/x").backup(tmp_path / "b.db")
