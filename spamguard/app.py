@@ -116,10 +116,8 @@ def _background_loops(state: State) -> list[Loop]:
 
 # Endpoints that score (the expensive ones) and so are shed first; health, metrics, moderation are not.
 SHED_PATHS = ("/score", "/1.1/comment-check")
-_SHED_BODY = (
-    json.dumps({"error": {"code": "overloaded", "message": "too many requests are waiting: retry shortly",
-                          "field": None}}, separators=(",", ":")) + "\n"
-).encode()  # fmt: skip
+_SHED_ERROR = errors.error_body("overloaded", "too many requests are waiting: retry shortly")
+_SHED_BODY = (json.dumps(_SHED_ERROR, separators=(",", ":")) + "\n").encode()
 _SHED_HEADERS = [
     ("Content-Type", "application/json"),
     ("Content-Length", str(len(_SHED_BODY))),

@@ -63,11 +63,15 @@ class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 
 
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Return the contract's JSON error as a value."""
+    return {"error": {"code": code, "message": message, "field": field, **extra}}
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None, **extra: Any) -> Response:  # fmt: skip
     """Return the contract's JSON error."""
-    body: dict[str, Any] = {"code": code, "message": message, "field": field, **extra}
-    response = jsonify({"error": body})
+    response = jsonify(error_body(code, message, field, **extra))
     response.status_code = status
     response.headers.update(headers or {})
     return response

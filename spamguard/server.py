@@ -58,9 +58,10 @@ def _post_worker_init(worker: Any) -> None:
     gc.freeze()
 
 
-def _when_ready(url: str, settings: Settings) -> Callable[[Any], None]:
+def _when_ready(settings: Settings) -> Callable[[Any], None]:
     """Return the hook that logs, at start, where the service listens: each worker binds its own socket
     (`reuse_port`), so gunicorn's own "Listening at:" line names no address."""
+    url = f"http://{address(settings.host, settings.port)}"
 
     def when_ready(server: Any) -> None:
         server.log.info(
@@ -101,7 +102,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
         "post_worker_init": _post_worker_init,
-        "when_ready": _when_ready(f"http://{address(settings.host, settings.port)}", settings),
+        "when_ready": _when_ready(settings),
         "proc_name": "spamguard",
     }
     # gunicorn >= 25.1 opens a control socket for `gunicornc` (resize, reload, stop) at one path per
