@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from flask import Blueprint, Response, g, request
 from werkzeug.datastructures import MultiDict
 
-from spamguard.api import score_and_store, score_comment, state
+from spamguard.api import read_body, refuse_encoded_body, score_and_store, score_comment, state
 from spamguard.comment import parse_record
 from spamguard.errors import RateLimited
 from spamguard.keys import KEY_PREFIX, ApiKey
@@ -155,16 +155,22 @@ def _feedback(label: str) -> Response:
 
 
 def _form() -> MultiDict[str, str]:
-    """Return the form fields, decoded with the body's charset (WordPress sends its blog's)."""
-    charset = request.mimetype_params.get("charset", "utf-8").strip().lower()
-    if request.mimetype != "application/x-www-form-urlencoded" or charset in ("utf-8", "utf8"):
+    """Return the form fields, decoded with the body's charset (WordPress sends its blog's).
+
+    A url-encoded body is read whole by `read_body`, so one over the limit is a 413 however it is
+    sent: werkzeug's form parser stops at the limit of a chunked body without saying so, and the
+    comment's tail would go unscored.
+    """
+    refuse_encoded_body()
+    if request.mimetype != "application/x-www-form-urlencoded":
         return request.form
+    charset = request.mimetype_params.get("charset", "utf-8").strip().lower()
     try:
         codecs.lookup(charset)
     except LookupError:
-        return request.form
+        charset = "utf-8"
     # Percent-decoding gives bytes, decoded with the charset; the body limit bounds the work.
-    body = request.get_data(cache=False).decode("latin-1")
+    body = read_body(state().settings.max_body_bytes).decode("latin-1")
     return MultiDict(parse_qsl(body, keep_blank_values=True, encoding=charset, errors="replace"))
 
 
@@ -322,6 +328,7 @@ def openapi_paths() -> dict[str, Any]:
                     "200": text(answer),
                     "400": error("a field has a value spamguard cannot store (e.g. an over-long comment)"),
                     "413": error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
+                    "415": error("the body is compressed (Content-Encoding): send it as it is"),
                     "429": error("the key is over SPAMGUARD_RATE_LIMIT requests per minute"),
                     "503": error("the database cannot be written right now; retry"),
                 },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from spamguard.comment import RecordError
@@ -78,6 +78,8 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def _http_code(exc: HTTPException) -> str:
+    if exc.code == PayloadTooLarge.status:
+        return PayloadTooLarge.code  # werkzeug's own 413 (a form body), named as read_body's is
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
 
@@ -112,4 +114,7 @@ def register(app: Flask) -> None:
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)
         message = exc.description or exc.name
+        if exc.code == PayloadTooLarge.status and current_app.config.get("MAX_CONTENT_LENGTH"):
+            # Werkzeug's 413 of a form body; the limit is one byte under MAX_CONTENT_LENGTH (app.py).
+            message = f"the body is over {current_app.config['MAX_CONTENT_LENGTH'] - 1} bytes"
         return error_response(exc.code or 500, _http_code(exc), message, headers=headers)

@@ -99,7 +99,9 @@ def document() -> dict[str, Any]:
                         "401": unauthorized,
                         "403": _error("the key does not serve the record's site"),
                         "413": _error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
-                        "415": _error("the body is not JSON (Content-Type) or not UTF-8"),
+                        "415": _error(
+                            "the body is not JSON (Content-Type), not UTF-8, or compressed (Content-Encoding)"
+                        ),
                         "429": _error(
                             "the key is over SPAMGUARD_RATE_LIMIT requests per minute",
                             _RETRY_AFTER,
