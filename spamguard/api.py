@@ -199,7 +199,12 @@ def read_body(max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
     # A streamed body is cut off at MAX_CONTENT_LENGTH, one byte over the limit: never read short.
-    data = request.get_data(cache=False)
+    try:
+        data = request.get_data(cache=False)
+    except ClientDisconnected as exc:
+        if isinstance(exc.__context__, BlockingIOError):  # werkzeug's name for a read that timed out
+            raise exc.__context__ from None
+        raise
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
     return data

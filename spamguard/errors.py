@@ -105,6 +105,12 @@ def register(app: Flask) -> None:
         return error_response(503, "store_unavailable", "the database cannot be written; retry shortly",
                               headers={"Retry-After": "1"})  # fmt: skip
 
+    @app.errorhandler(BlockingIOError)
+    def stalled_body(exc: BlockingIOError) -> Response:
+        # The body stopped arriving for SPAMGUARD_READ_TIMEOUT_S (SO_RCVTIMEO, server.py).
+        return error_response(408, "request_timeout", "the request body stopped arriving: send it whole",
+                              headers={"Connection": "close"})  # fmt: skip
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         if isinstance(exc, InternalServerError):

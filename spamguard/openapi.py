@@ -98,6 +98,7 @@ def document() -> dict[str, Any]:
                         ),
                         "401": unauthorized,
                         "403": _error("the key does not serve the record's site"),
+                        "408": _error("the body stopped arriving for SPAMGUARD_READ_TIMEOUT_S"),
                         "413": _error("the body is over SPAMGUARD_MAX_BODY_BYTES"),
                         "415": _error(
                             "the body is not JSON (Content-Type), not UTF-8, or compressed (Content-Encoding)"

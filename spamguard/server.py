@@ -8,9 +8,11 @@ connections: gunicorn calls `load()` in `init_process()`, before the worker's ac
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,20 +44,52 @@ def queued() -> int:
     return _queue.qsize() if _queue is not None else 0
 
 
-def _post_worker_init(worker: Any) -> None:
-    """Note the worker's request queue; move everything loaded so far out of the GC's sight.
+def _post_worker_init(settings: Settings) -> Callable[[Any], None]:
+    """Return the hook that readies a worker once its app is loaded: the request queue noted, stalled
+    connections timed out, everything loaded so far moved out of the GC's sight."""
+    timeout = struct.pack("ll", int(settings.read_timeout_s), int(settings.read_timeout_s % 1 * 1e6))
 
-    The app, the model and their libraries are long-lived; without this, each full collection walks
-    them all again, a pause of milliseconds in the middle of some request.
-    """
-    import gc
+    def post_worker_init(worker: Any) -> None:
+        import gc
 
-    global _queue
-    # gthread hands each readable connection to a ThreadPoolExecutor; its work queue is the backlog
-    # (a private attribute: if a gunicorn release renames it, shedding is simply off).
-    _queue = getattr(getattr(worker, "tpool", None), "_work_queue", None)
-    gc.collect()
-    gc.freeze()
+        global _queue
+        # gthread hands each readable connection to a ThreadPoolExecutor; its work queue is the backlog
+        # (a private attribute: if a gunicorn release renames it, shedding is simply off).
+        _queue = getattr(getattr(worker, "tpool", None), "_work_queue", None)
+        # gunicorn waits for a request's first bytes off its threads, but then reads the rest on a
+        # thread with a blocking socket and no timeout: eight clients that send half a request and
+        # stop held every thread of two workers, and /healthz went unanswered. With SO_RCVTIMEO and
+        # SO_SNDTIMEO on the listening socket (accepted ones inherit them, and they outlive
+        # setblocking), a read or write that waits longer fails with EAGAIN and the connection closes.
+        for listener in worker.sockets:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        worker.log.error_log.addFilter(_StalledConnection(settings.read_timeout_s))
+        # The app, the model and their libraries are long-lived; without this, each full collection
+        # walks them all again, a pause of milliseconds in the middle of some request.
+        gc.collect()
+        gc.freeze()
+
+    return post_worker_init
+
+
+class _StalledConnection(logging.Filter):
+    """Make gunicorn's traceback for a connection closed by the read timeout one line of INFO: a
+    client cannot fill the log with tracebacks by stalling."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        # On a blocking socket EAGAIN comes only from SO_RCVTIMEO / SO_SNDTIMEO.
+        if isinstance(exc, BlockingIOError):
+            record.msg = "closed a stalled connection: nothing sent or read for %g s"
+            record.args = (self.timeout_s,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def _when_ready(settings: Settings) -> Callable[[Any], None]:
@@ -101,7 +135,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
-        "post_worker_init": _post_worker_init,
+        "post_worker_init": _post_worker_init(settings),
         "when_ready": _when_ready(settings),
         "proc_name": "spamguard",
     }

@@ -114,6 +114,10 @@ class Settings:
         32, "requests waiting for a thread in one worker above which POST /score gets 503 (0: no limit)",
         _number(0, integer=True),
     )  # fmt: skip
+    read_timeout_s: float = _setting(
+        5.0, "seconds a connection may go silent while it sends a request (or leave its answer unread) "
+        "before it is closed: stalled clients cannot hold the worker threads", _number(0.1),
+    )  # fmt: skip
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _log_level)
     host: str = _setting("127.0.0.1", "address `spamguard serve` listens on", _host)
     port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, integer=True))

@@ -218,3 +218,26 @@ def test_a_bug_is_a_json_500_without_details(raising_client, caplog) -> None:  #
     assert_json_error(r, 500, "internal_error")
     assert "secret internals" not in r.text and "ZeroDivisionError" not in r.text
     assert any(rec.exc_info and rec.exc_info[0] is ZeroDivisionError for rec in caplog.records)
+
+
+class StalledStream(io.RawIOBase):
+    """A request body that stops arriving: the read fails as one past SO_RCVTIMEO does."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_that_stops_arriving_is_408(client, key, chunked: bool) -> None:  # type: ignore[no-untyped-def]
+    length = (
+        {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+        if chunked
+        else {"CONTENT_LENGTH": "100"}
+    )
+    r = client.post("/score", content_type="application/json", headers=bearer(key),
+                    environ_overrides={"wsgi.input": StalledStream(), **length})  # fmt: skip
+    assert_json_error(r, 408, "request_timeout")
+    assert r.headers["Connection"] == "close"

@@ -202,3 +202,47 @@ def test_gunicorn_binds_ipv4_names_and_bracketed_ipv6() -> None:
     for host, bind in binds.items():
         settings = load_settings({"SPAMGUARD_HOST": host, "SPAMGUARD_PORT": "8123"})
         assert gunicorn_options(settings)["bind"] == bind
+
+
+def test_stalled_clients_cannot_hold_the_workers(live_server, trained_registry: Path) -> None:  # type: ignore[no-untyped-def]
+    """Clients that send half a request and stop are cut off after SPAMGUARD_READ_TIMEOUT_S.
+
+    Without the timeout each held a worker thread for good: four of them took both threads and /healthz
+    was never answered.
+    """
+    server = live_server(trained_registry, workers=1, SPAMGUARD_THREADS="2", SPAMGUARD_READ_TIMEOUT_S="1")
+    server.wait_ready()
+    key = make_key(server.home)
+    halves = [
+        b"POST /score HTTP/1.1\r\nHost: x\r\n",  # headers never finished
+        b"POST /score HTTP/1.1\r\nHost: x\r\n",
+        b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" + b'{"content":',  # body stops
+        b"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode()
+        + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"con",
+    ]  # fmt: skip
+    stalled = []
+    for half in halves:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(half)
+        stalled.append(sock)
+    try:
+        time.sleep(0.5)  # every thread is now waiting on one of them
+        started = time.monotonic()
+        status, _, _ = server.request("GET", "/healthz", timeout=30)
+        assert status == 200 and time.monotonic() - started < 15
+        answers = []
+        for sock in stalled:
+            answer = b""
+            while chunk := sock.recv(65536):  # the server closes each of them (recv waits up to 30 s)
+                answer += chunk
+            answers.append(answer)
+        # Stopped in the headers: closed without an answer. Stopped in the body: a JSON 408.
+        assert answers[:2] == [b"", b""]
+        for answer in answers[2:]:
+            assert answer.startswith(b"HTTP/1.1 408 ") and b'"request_timeout"' in answer, answer[:300]
+    finally:
+        for sock in stalled:
+            sock.close()
+    log = server.log.read_text()
+    assert "closed a stalled connection" in log and "Traceback" not in log, log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ import pytest
 
 from spamguard import server
 from spamguard.keys import create_key
+from spamguard.settings import load_settings
 
 
 @pytest.mark.parametrize("waiting,expected", [(0, 200), (16, 200), (17, 503)])
@@ -58,10 +60,12 @@ def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
     import gc
 
     monkeypatch.setattr(gc, "freeze", lambda: None)
+    hook = server._post_worker_init(load_settings({}))
+    log = SimpleNamespace(error_log=logging.getLogger("test_shed"))
     with ThreadPoolExecutor(max_workers=1) as pool:
         monkeypatch.setattr(server, "_queue", None)
         assert server.queued() == 0
-        server._post_worker_init(SimpleNamespace(tpool=pool))
+        hook(SimpleNamespace(tpool=pool, sockets=[], log=log))
         assert server.queued() == 0
         blocker = pool.submit(__import__("time").sleep, 0.3)
         waiting = [pool.submit(int) for _ in range(3)]
@@ -69,5 +73,5 @@ def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
         blocker.result()
         for f in waiting:
             f.result()
-    server._post_worker_init(SimpleNamespace())  # a sync worker: no queue, no shedding
+    hook(SimpleNamespace(sockets=[], log=log))  # a sync worker: no queue, no shedding
     assert server.queued() == 0
