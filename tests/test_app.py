@@ -111,6 +111,17 @@ def test_lone_surrogate_is_replaced(client, auth, store) -> None:  # type: ignor
     assert store.get_comment("blog", "sur").record["content"] == "bad ? half"
 
 
+@pytest.mark.parametrize("field", ["id", "site"])
+def test_an_identifier_with_a_lone_surrogate_is_refused(client, auth, store, field) -> None:  # type: ignore[no-untyped-def]
+    # As "?" the ids x\udc00 and x\udc01 would be one comment: the second would get the first's answer.
+    for n, surrogate in enumerate(("\\udc00", "\\udc01")):
+        body = f'{{"id": "x{n}", "{field}": "x{surrogate}", "content": "hello"}}'.encode()
+        r = client.post("/score", data=body, content_type="application/json", headers=auth)
+        assert r.status_code == 400, r.get_json()
+        assert r.get_json()["error"]["code"] == "invalid_record" and r.get_json()["error"]["field"] == field
+    assert store.get_comment("blog", "x?") is None
+
+
 def test_nul_in_content_is_replaced_on_every_store(client, auth, store) -> None:  # type: ignore[no-untyped-def]
     r = client.post("/score", json={"id": "nul", "content": "bad \x00 byte"}, headers=auth)
     assert r.status_code == 200, r.get_json()  # PostgreSQL takes no NUL: it once was a 400 there only
