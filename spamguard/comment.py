@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from spamguard.normalize import host_of, with_scheme
+from spamguard.normalize import ascii_host, host_of, with_scheme
 
 # A field longer than this is not a name, an address or a URL: it is kept out of the
 # features (content has its own, larger bound in normalize.py).
@@ -47,7 +47,10 @@ _LABELS = {
 }
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_EMAIL = re.compile(r"^[^@\s<>\"']{1,128}@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)$")
+# A local part bare or quoted ("john doe"@example.com); the domain in ASCII, as clean_email makes it.
+_EMAIL = re.compile(
+    r"^(?:[^@\s<>\"']{1,128}|\"[^\"\\\r\n]{1,126}\")@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)$"
+)
 
 
 class RecordError(ValueError):
@@ -130,6 +133,10 @@ def clean_email(value: str) -> str | None:
     # letter whose lower case is longer (i and U+0307): it becomes i, as in Turkish, so that an
     # address within the length limit stays within it.
     value = value.strip().replace("\u0130", "i").lower()
+    local, at, domain = value.rpartition("@")
+    if at and not domain.isascii():
+        # bob@bücher.example is bob@xn--bcher-kva.example: one address to the lists and the history.
+        value = f"{local}@{ascii_host(domain)}"
     return value if _EMAIL.match(value) else None
 
 

@@ -17,7 +17,7 @@ from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from spamguard.comment import Comment
-from spamguard.normalize import Text, host_of
+from spamguard.normalize import Text, ascii_host, host_of
 from spamguard.policy import Reason
 from spamguard.store import Store, utcnow
 
@@ -56,9 +56,12 @@ def normalise(kind: str, value: str) -> str:
     if kind == "email":
         if "@" not in value.strip("@"):
             raise ListError(f"not an e-mail address: {value!r} (block a whole domain with KIND domain)")
-        return value.lower()
+        # The domain in ASCII, as parse_record keeps a comment's address (comment.clean_email).
+        local, _, domain = value.lower().rpartition("@")
+        return f"{local}@{ascii_host(domain)}"
     if kind == "domain":
-        domain = value.lower().removeprefix("*.").strip(".")
+        # bücher.example is kept as xn--bcher-kva.example, the form match() compares hosts in.
+        domain = ascii_host(value.lower().removeprefix("*.").strip("."))
         if not _DOMAIN.fullmatch(domain):
             raise ListError(f"not a domain name: {value!r} (example.com covers its subdomains)")
         return domain
@@ -245,7 +248,8 @@ class Lists:
             if comment.author_url:
                 hosts.append(host_of(comment.author_url.strip()) or "")
             hosts += [link.host for link in text.links]
-            for host in dict.fromkeys(h for h in hosts if h):
+            # Both spellings of an internationalised name are one host, as the entries are kept.
+            for host in dict.fromkeys(ascii_host(h) for h in hosts if h):
                 labels = host.split(".")
                 for i in range(len(labels) - 1):
                     suffix = ".".join(labels[i:])

@@ -136,6 +136,19 @@ def host_of(url: str) -> str | None:
     return host.rstrip(".") or None
 
 
+def ascii_host(host: str) -> str:
+    """Return a host with its Unicode labels in their ASCII (punycode) form, the one name a browser
+    resolves: bücher.example and xn--bcher-kva.example are one host to the lists (host_of keeps
+    what was written, for the signals). A host IDNA cannot encode (an over-long label) is returned
+    as it is."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def _decode_host(host: str) -> str | None:
     """Return a host with percent escapes decoded, as a browser reads it (http://%62it.ly is bit.ly).
 

@@ -191,6 +191,12 @@ def test_url(value, expected):
         ("<a@example.com>", None),
         ("a@@example.com", None),
         ("@example.com", None),
+        # Internationalised domains are kept in their ASCII form, the one the lists and history key on.
+        ("Bob@Bücher.Example", "bob@xn--bcher-kva.example"),
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
+        ('"John Doe"@example.com', '"john doe"@example.com'),
+        ('"a"b"@example.com', None),
+        ("a@" + "ü" * 70 + ".com", None),
     ],
 )
 def test_email(value, expected):

@@ -28,6 +28,8 @@ def decide(client, auth, **record):  # type: ignore[no-untyped-def]
     [
         ("email", " Ann@Example.COM ", "ann@example.com"),
         ("domain", "*.Example.COM", "example.com"),
+        ("domain", "BÜCHER.example", "xn--bcher-kva.example"),
+        ("email", "Bob@Bücher.Example", "bob@xn--bcher-kva.example"),
         ("ip", "203.0.113.7/24", "203.0.113.0/24"),
         ("ip", "2001:db8::1", "2001:db8::1/128"),
         ("keyword", "  Cheap   Pills ", "cheap pills"),
@@ -109,6 +111,19 @@ def test_email_domain_ip_keyword_and_regex_entries_match() -> None:
     assert matched([("deny", "keyword", "Sourdough  WRITE-UP")]) == {"list:deny_keyword"}
     assert matched([("deny", "regex", r"sour\w+")]) == {"list:deny_regex"}
     assert matched([("allow", "email", "a@b.c")]) == set()
+
+
+@pytest.mark.parametrize("listed", ["bücher.example", "xn--bcher-kva.example"])
+def test_a_domain_matches_in_unicode_and_punycode_alike(listed: str) -> None:
+    # A browser goes to one host for both spellings: writing it in Unicode must not slip past the list.
+    deny = [("deny", "domain", lists.normalise("domain", listed))]
+    for spelt in ("bücher.example", "BÜCHER.example", "xn--bcher-kva.example"):
+        assert matched(deny, content=f"see http://{spelt}/x now") == {"list:deny_domain"}, spelt
+        assert matched(deny, author_url=f"http://www.{spelt}/") == {"list:deny_domain"}, spelt
+        assert matched(deny, author_email=f"spammer@{spelt}") == {"list:deny_domain"}, spelt
+    email = [("deny", "email", lists.normalise("email", "bob@bücher.example"))]
+    assert matched(email, author_email="bob@xn--bcher-kva.example") == {"list:deny_email"}
+    assert matched(email, author_email="Bob@Bücher.example") == {"list:deny_email"}
 
 
 # -- the CLI and /score -------------------------------------------------------------------------------
