@@ -7,7 +7,9 @@ CSS and JS files: markup that slipped through escaping could still neither run n
 Forms carry Flask-WTF's CSRF token (a random value kept in the session, sent signed in a hidden
 field) and every POST is refused with 400 without it. The session is Flask's signed cookie:
 HttpOnly, SameSite=Lax, Secure over HTTPS or when SPAMGUARD_SECURE_COOKIES says TLS is in front,
-and it ends SPAMGUARD_SESSION_LIFETIME_S after login, or at once when the moderator is removed.
+and it ends SPAMGUARD_SESSION_LIFETIME_S after login, or at once when the moderator is removed,
+added again or given a new password (the session holds the moderator's id and a fingerprint of the
+stored password hash, see moderators.session_moderator).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from flask import (
     Blueprint,
@@ -40,7 +42,7 @@ from wtforms import ValidationError
 
 from spamguard import campaigns
 from spamguard import moderation_store as ms
-from spamguard.moderators import SESSION_KEY, get_moderator, verify_password
+from spamguard.moderators import SESSION_KEY, session_moderator, start_session, verify_password
 from spamguard.normalize import normalize
 
 bp = Blueprint("moderate", __name__, url_prefix="/moderate")
@@ -70,6 +72,9 @@ _STATUSES = ("held", "approved", "rejected")
 # Bidirectional overrides and isolates can make text read differently from what it is: show them.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,30}):")
+# What a page to go back to may not hold, raw or percent-decoded: control characters (a CR or LF
+# cannot go into the Location header) and backslashes (browsers read them as slashes).
+_UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 
 
 class CsrfFailure(Exception):
@@ -121,6 +126,7 @@ def _configure(state: Any) -> None:
     )
     app.jinja_env.globals["csrf_token"] = generate_csrf
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["visible"] = visible
 
 
 @bp.after_app_request
@@ -147,10 +153,11 @@ def current_moderator() -> str | None:
     if not isinstance(name, str) or not isinstance(login_at, (int, float)):
         return None
     lifetime = current_app.extensions["spamguard"].settings.session_lifetime_s
-    if not 0 <= time.time() - login_at < lifetime or get_moderator(_store(), name) is None:
+    moderator = session_moderator(_store(), session) if 0 <= time.time() - login_at < lifetime else None
+    if moderator is None:
         session.clear()
         return None
-    return name
+    return moderator.name
 
 
 @bp.before_request
@@ -198,10 +205,20 @@ def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Return a local /moderate path to go to after login, never another site."""
-    if target and target.startswith("/moderate") and "\\" not in target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
+    """Return the /moderate page to go to after login or a decision, else the held queue.
+
+    Kept only if it is exactly /moderate or starts /moderate/ or /moderate?, and has no control
+    character, backslash or `..` path segment, as sent or percent-decoded (browsers resolve %2e%2e).
+    """
+    if target and (target == "/moderate" or target.startswith(("/moderate/", "/moderate?"))):
+        path = target.partition("?")[0].partition("#")[0]
+        decoded = unquote(path)
+        if (
+            not _UNSAFE_IN_NEXT.search(target)
+            and not _UNSAFE_IN_NEXT.search(unquote(target))
+            and ".." not in path.split("/")
+            and ".." not in decoded.split("/")
+        ):
             return target
     return url_for("moderate.queue")
 
@@ -221,7 +238,7 @@ def login() -> BaseResponse | tuple[str, int]:
             # A fresh session (new CSRF token too): nothing from before login carries over.
             session.clear()
             session.permanent = True
-            session[SESSION_KEY] = moderator.name
+            start_session(session, moderator)
             session[LOGIN_AT] = time.time()
             return redirect(target)
         flash("Wrong name or password.", "error")
@@ -307,6 +324,10 @@ def audit() -> str:
 def decide() -> BaseResponse:
     """Decide one comment (its button) or every ticked one (a bulk button), then go back."""
     form = request.form
+    # Where to go back to is settled before anything is decided: nothing after the verdicts can fail.
+    back = _safe_next(form.get("back"))
+    following = form.get("next", "")
+    anchor = f"#c-{following}" if following.isascii() and following.isdigit() else ""
     if form.get("one"):
         pk, verdict, expected = _parse_one(form["one"])
         decisions = [(pk, verdict, expected)]
@@ -330,9 +351,6 @@ def decide() -> BaseResponse:
     for verdict, n in done.items():
         if n:
             flash(f"{_VERDICT_WORD[verdict].capitalize()} {n} comment{'s' if n != 1 else ''}.", "info")
-    back = _safe_next(form.get("back"))
-    following = form.get("next", "")
-    anchor = f"#c-{following}" if following.isdigit() else ""
     return redirect(back + anchor)
 
 
@@ -340,6 +358,7 @@ def decide() -> BaseResponse:
 def decide_campaign() -> BaseResponse:
     """Decide every comment of a campaign as shown (each one its own verdict), then go back."""
     form = request.form
+    back = _safe_next(form.get("back"))
     verdict = form.get("verdict", "")
     if verdict not in ms.VERDICTS:
         raise BadInput("say how to decide the campaign: ham or spam")
@@ -365,7 +384,6 @@ def decide_campaign() -> BaseResponse:
             f"{_VERDICT_WORD[verdict].capitalize()} {n} comment{'s' if n != 1 else ''} of the campaign.",
             "info",
         )
-    back = _safe_next(form.get("back"))
     return redirect(re.sub(r"([?&])campaign=\d+&?", r"\1", back).rstrip("?&"))
 
 
@@ -380,7 +398,7 @@ def _parse_one(value: str) -> tuple[int, str, str]:
 
 
 def _conflict_message(current: ms.ModeratedComment) -> str:
-    where = f"comment {current.comment_id} on {current.site}"
+    where = f"comment {_visible(current.comment_id)} on {_visible(current.site)}"
     if current.verdict and current.decided_by:
         verdict = _VERDICT_WORD[current.verdict] if current.verdict in _VERDICT_WORD else current.verdict
         return (
@@ -396,7 +414,8 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _int_value(value: str, name: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails); 18 digits stay below 2**63.
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
         raise BadInput(f"{name} must be a whole number, not {value[:40]!r}")
     return int(value)
 
@@ -406,7 +425,10 @@ def _int_value(value: str, name: str) -> int:
 
 @dataclass(slots=True)
 class ItemView:
-    """What a page shows of a comment, every text ready to print (attributes: Jinja reads them fast)."""
+    """What a page shows of a comment, every text ready to print (attributes: Jinja reads them fast).
+
+    Except `site`, which links use as it is: the templates print it through the `visible` filter.
+    """
 
     key: int
     site: str
@@ -448,19 +470,20 @@ def view(c: ms.ModeratedComment) -> ItemView:
             weight = r.get("weight")
             weight = float(weight) if isinstance(weight, (int, float)) else 0.0
             reasons.append((
-                "spamward" if weight > 0 else "hamward", _text(r.get("signal"))[:100],
+                "spamward" if weight > 0 else "hamward", _visible(_text(r.get("signal"))[:100]),
                 _visible(_text(r.get("detail"))[:300]), f"{weight:+.2f}",
             ))  # fmt: skip
     author_url = _text(record.get("author_url"))
     return ItemView(
-        key=c.pk, site=c.site, comment_id=c.comment_id, created_at=c.created_at, created=when(c.created_at),
-        score=f"{c.score * 100:.0f}%", band="high" if c.score >= 0.8 else "mid" if c.score >= 0.4 else "low",
-        status=c.status, verdict=c.verdict, decided_by=c.decided_by, decided=when(c.decided_at),
+        key=c.pk, site=c.site, comment_id=_visible(c.comment_id), created_at=_visible(c.created_at),
+        created=_visible(when(c.created_at)), score=f"{c.score * 100:.0f}%",
+        band="high" if c.score >= 0.8 else "mid" if c.score >= 0.4 else "low", status=c.status,
+        verdict=c.verdict, decided_by=_visible(_text(c.decided_by)) or None, decided=when(c.decided_at),
         author_name=_visible(_text(record.get("author_name"))[:300]),
         author_email=_visible(_text(record.get("author_email"))[:300]),
         author_url=defang(author_url[:500]) if author_url else "",
-        author_ip=_text(record.get("author_ip") or record.get("ip"))[:64],
-        comment_type=_text(record.get("comment_type"))[:40],
+        author_ip=_visible(_text(record.get("author_ip") or record.get("ip"))[:64]),
+        comment_type=_visible(_text(record.get("comment_type"))[:40]),
         content=_visible(content[:SHOWN_CHARS]), more=max(0, len(content) - SHOWN_CHARS),
         links=links, reasons=reasons,
     )  # fmt: skip
@@ -515,6 +538,11 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def visible(text: Any) -> str:
+    """Return text with bidirectional overrides and isolates shown as [U+202E] (the `visible` filter)."""
+    return _visible(_text(text))
 
 
 def _visible(text: str) -> str:

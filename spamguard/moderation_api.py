@@ -45,11 +45,9 @@ def current_moderator(st: Any) -> moderators.Moderator:
         if st.keys.lookup(token) is not None:
             raise Forbidden("a site key cannot moderate: use a token from `spamguard moderators token NAME`")
         raise Unauthorized("unknown token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    name = session.get(moderators.SESSION_KEY)
-    if isinstance(name, str):
-        found = moderators.get_moderator(st.store, name)
-        if found is not None:
-            return found
+    found = moderators.session_moderator(st.store, session)
+    if found is not None:
+        return found
     raise Unauthorized(
         "send 'Authorization: Bearer <moderator token>' (`spamguard moderators token NAME`) or log in",
         headers={"WWW-Authenticate": 'Bearer realm="spamguard-moderation"'},

@@ -23,6 +23,8 @@ from spamguard.store import Store, utcnow
 VERDICTS = {"ham": "approved", "spam": "rejected"}
 # Paging bounds: a page is at most this many items, whatever a client asks.
 MAX_PAGE = 500
+# Largest primary key either database holds (a signed 64-bit integer): the largest cursor.
+MAX_PK = 2**63 - 1
 
 _COLUMNS = (
     "id, site, comment_id, record, score, decision, status, reasons, model_version, created_at,"
@@ -102,6 +104,11 @@ def _page(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
+def _in_range(pk: int) -> bool:
+    """Whether a pk can be in the database at all (a bigger one overflows its integer: no such row)."""
+    return 0 <= int(pk) <= MAX_PK
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 
@@ -140,15 +147,16 @@ def queue(
 
 
 def _cursor(cursor: str | None) -> int:
-    if cursor in (None, ""):
+    if cursor is None or cursor == "":
         return 0
-    try:
-        value = int(cursor)  # type: ignore[arg-type]
-    except ValueError:
-        raise ValueError(f"not a cursor: {cursor!r}") from None
-    if value < 0:
-        raise ValueError(f"not a cursor: {cursor!r}")
-    return value
+    # ASCII digits only, and no bigger than a pk can be: a larger number overflows the database's
+    # integer (SQLite raises OverflowError) rather than simply matching nothing.
+    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19 or int(cursor) > MAX_PK:
+        raise ValueError(
+            f"'cursor' must be the next_cursor of a previous page, a whole number from 0 to {MAX_PK},"
+            f" not {cursor[:40]!r}"
+        )
+    return int(cursor)
 
 
 def decided(store: Store, limit: int = 50, site: str | None = None, before: int | None = None
@@ -162,7 +170,7 @@ def decided(store: Store, limit: int = 50, site: str | None = None, before: int 
     if site:
         where.append("site = :site")
         params["site"] = site
-    if before is not None:
+    if before is not None and int(before) <= MAX_PK:  # every pk is below a bigger one
         where.append("id < :before")
         params["before"] = int(before)
     rows = store.execute(
@@ -193,6 +201,8 @@ def held_count(store: Store, site: str | None = None) -> int:
 
 def get_by_pk(store: Store, pk: int) -> ModeratedComment | None:
     """Return the comment with primary key `pk`, or None."""
+    if not _in_range(pk):
+        return None
     row = store.execute(f"SELECT {_COLUMNS} FROM comments WHERE id = :pk", {"pk": int(pk)}).fetchone()
     return _comment(row) if row else None
 
@@ -211,10 +221,12 @@ def audit(store: Store, limit: int = 100, before: int | None = None, comment_pk:
     """Return verdicts newest first (all, or one comment's); page with `before` = the last entry's id."""
     where = ["1 = 1"]
     params: dict[str, Any] = {"n": _page(limit)}
-    if before is not None:
+    if before is not None and int(before) <= MAX_PK:  # every id is below a bigger one
         where.append("id < :before")
         params["before"] = int(before)
     if comment_pk is not None:
+        if not _in_range(comment_pk):
+            return []
         where.append("comment_pk = :cpk")
         params["cpk"] = int(comment_pk)
     rows = store.execute(
@@ -239,6 +251,8 @@ def decide(store: Store, pk: int, verdict: str, moderator: str, expected_status:
     """
     if verdict not in VERDICTS:
         raise ValueError(f"a verdict is 'ham' or 'spam', not {verdict!r}")
+    if not _in_range(pk):
+        raise NotFound(f"no comment {pk}")
     expected = expected_status or "held"
     status, now = VERDICTS[verdict], utcnow()
     with store.transaction() as run:

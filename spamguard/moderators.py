@@ -6,8 +6,11 @@ Tokens (`sgm_…`) are random, shown once, and stored as a sha256 like site API 
 guessed, so a slow KDF would only slow every API call). A removed moderator can neither log in nor
 use a token; their verdicts stay in the audit trail under their name.
 
-For the web UI: log a moderator in with `verify_password(store, name, password)`, keep the name in
-the Flask session under `SESSION_KEY`, and check it is still a live moderator with `get_moderator`.
+For the web UI: log a moderator in with `verify_password(store, name, password)`, put them in the
+Flask session with `start_session`, and on every request get them back with `session_moderator`. A
+session holds the moderator's row id and a fingerprint of their stored password hash (a sha256 of
+it, never the hash): removing a moderator, adding the name again or changing the password ends
+every session made before.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from spamguard.keys import hash_key
 from spamguard.store import Store, utcnow
@@ -26,8 +31,13 @@ TOKEN_PREFIX = "sgm_"
 TOKEN_BYTES = 32
 SHOWN_CHARS = 12
 MAX_TOKEN_CHARS = 128
-# The Flask session key holding the logged-in moderator's name (web UI and JSON API share it).
+# The Flask session keys of a logged-in moderator (web UI and JSON API share them): the name (shown,
+# and telling an ended session from none), the row id, and the password hash's fingerprint.
 SESSION_KEY = "moderator"
+SESSION_ID_KEY = "moderator_id"
+SESSION_FINGERPRINT_KEY = "moderator_fp"
+# Largest id the moderators table holds (a signed 64-bit integer in both databases).
+_MAX_ID = 2**63 - 1
 # scrypt cost: 2**15 × 8 × 128 bytes = 32 MiB and 0.1-0.25 s per hash here: slow for guessing, fine
 # for logins (tests lower it).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -51,6 +61,8 @@ class Moderator:
     name: str
     created_at: str
     removed_at: str | None = None
+    # What a web session is tied to (see `session_fingerprint`); "" where the hash was not read.
+    fingerprint: str = field(default="", repr=False, compare=False)
 
 
 def hash_password(password: str, *, n: int | None = None) -> str:
@@ -92,6 +104,12 @@ def _dummy() -> str:
     if _DUMMY_HASH is None:
         _DUMMY_HASH = hash_password(secrets.token_hex(16))
     return _DUMMY_HASH
+
+
+def session_fingerprint(password_hash: str) -> str:
+    """Return a short fingerprint of a stored password hash: it changes with every new password."""
+    # A hash of the hash: the cookie can be read (only signed), and must not carry the scrypt hash.
+    return hashlib.sha256(b"spamguard-session\x00" + password_hash.encode("utf-8")).hexdigest()[:32]
 
 
 def check_name(name: str) -> str:
@@ -193,7 +211,33 @@ def verify_password(store: Store, name: str, password: str) -> Moderator | None:
             {"n": name},
         ).fetchone()
     ok = check_password(password[:MAX_PASSWORD_CHARS], row[4] if row else _dummy())
-    return Moderator(int(row[0]), row[1], row[2], row[3]) if row and ok else None
+    return Moderator(int(row[0]), row[1], row[2], row[3], session_fingerprint(row[4])) if row and ok else None
+
+
+def start_session(session: MutableMapping[str, Any], moderator: Moderator) -> None:
+    """Put a moderator that `verify_password` returned into a (fresh) web session."""
+    if not moderator.fingerprint:
+        raise ValueError("start a session with the moderator verify_password returned")
+    session[SESSION_KEY] = moderator.name
+    session[SESSION_ID_KEY] = moderator.id
+    session[SESSION_FINGERPRINT_KEY] = moderator.fingerprint
+
+
+def session_moderator(store: Store, session: Mapping[str, Any]) -> Moderator | None:
+    """Return the live moderator of a web session, or None once removed, added again or re-passworded."""
+    moderator_id, fingerprint = session.get(SESSION_ID_KEY), session.get(SESSION_FINGERPRINT_KEY)
+    if type(moderator_id) is not int or not 0 < moderator_id <= _MAX_ID:
+        return None
+    if not isinstance(fingerprint, str) or not fingerprint.isascii():  # compare_digest wants ASCII
+        return None
+    row = store.execute(
+        "SELECT id, name, created_at, removed_at, password_hash FROM moderators"
+        " WHERE id = :id AND removed_at IS NULL",
+        {"id": moderator_id},
+    ).fetchone()
+    if row is None or not hmac.compare_digest(session_fingerprint(row[4]), fingerprint):
+        return None
+    return Moderator(int(row[0]), row[1], row[2], row[3], fingerprint)
 
 
 def create_token(store: Store, name: str) -> str:

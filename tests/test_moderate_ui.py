@@ -389,3 +389,192 @@ def test_pages_have_no_inline_script_or_style(ui: Any, st: Any) -> None:
         html = ui.get(path).data.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert "<style" not in html and " style=" not in html and " on" + "click=" not in html, path
+
+
+# -- where a login or a decision goes back to ------------------------------------------------------
+
+# Each falls back to the held queue: a CR/LF cannot go into a Location header, the rest leave /moderate.
+OFF_MODERATE = [
+    "/moderate/\r\nX: 1", "/moderate/\nX: 1", "/moderate?\x00", "/moderate/\tx", "/moderate/\x85",
+    "/moderate/%0D%0AX:1", "/moderate/../../evil", "/moderate/%2e%2e/%2E%2E/evil", "/moderate/.%2e/score",
+    "/moderate/..%2f..%2fevil", "/moderatefoo", "/moderate-evil", "/moderate/%5c%5cevil.example",
+    "/moderate/..", "/moderate?\\@evil",
+]  # fmt: skip
+ON_MODERATE = ["/moderate", "/moderate?site=blog", "/moderate/recent?site=blog", "/moderate/?q=a..b",
+               "/moderate/audit?before=9", "/moderate/lists/?site=blog"]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", OFF_MODERATE + ON_MODERATE)
+def test_login_goes_back_only_to_a_moderate_page(ui_app: Any, ui: Any, target: str) -> None:
+    expected = target if target in ON_MODERATE else "/moderate/"
+    r = ui.get("/moderate/login", query_string={"next": target})  # logged in already
+    assert r.status_code == 302 and r.headers["Location"] == expected
+    client = ui_app.test_client()
+    token = csrf_of(client.get("/moderate/login").data)
+    r = client.post("/moderate/login", data={"name": "alice", "password": PASSWORD, "csrf_token": token,
+                                             "next": target})  # fmt: skip
+    assert r.status_code == 302 and r.headers["Location"] == expected
+
+
+def test_login_page_with_a_newline_in_next(ui_app: Any) -> None:
+    html = ui_app.test_client().get("/moderate/login?next=%2Fmoderate%2F%0D%0AX:1").data
+    assert b'name="next" value="/moderate/"' in html
+
+
+def test_decision_with_a_newline_in_back_is_decided_and_goes_to_the_queue(ui: Any, st: Any) -> None:
+    a, b = hold(st, "blog", "c1"), hold(st, "blog", "c2")
+    token = page_token(ui)
+    r = ui.post("/moderate/decide", data={"one": f"{a}:spam:held", "csrf_token": token,
+                                          "back": "/moderate/\r\nX: y", "next": str(b)})  # fmt: skip
+    assert r.status_code == 302 and r.headers["Location"] == f"/moderate/#c-{b}"
+    assert ms.get_by_pk(st, a).status == "rejected"
+    r = ui.post("/moderate/decide", data={"one": f"{b}:ham:held", "csrf_token": token,
+                                          "back": "/moderate/../../evil", "next": "\u00b2"})  # fmt: skip
+    assert r.status_code == 302 and r.headers["Location"] == "/moderate/"
+
+
+def test_campaign_decision_with_a_newline_in_back(ui: Any, st: Any) -> None:
+    text = "Make five thousand dollars a week from home with this one simple trick, visit my profile {}"
+    pks = [hold(st, "blog", f"p{i}", content=text.format("!" * i)) for i in range(3)]
+    data = {"campaign": str(pks[0]), "members": [str(p) for p in pks], "verdict": "spam",
+            "csrf_token": page_token(ui), "back": f"/moderate/?campaign={pks[0]}\r\nX: y"}  # fmt: skip
+    r = ui.post("/moderate/campaign", data=data)
+    assert r.status_code == 302 and r.headers["Location"] == "/moderate/"
+    assert [ms.get_by_pk(st, p).status for p in pks] == ["rejected"] * 3
+
+
+# -- numbers too big for the database ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/moderate/?cursor=99999999999999999999999", "/moderate/?cursor=9223372036854775808",
+        "/moderate/?cursor=%C2%B2", "/moderate/?cursor=+1", "/moderate/?limit=99999999999999999999999",
+        "/moderate/?limit=%C2%B2", "/moderate/recent?before=99999999999999999999999",
+        "/moderate/recent?before=%C2%B2", "/moderate/audit?before=99999999999999999999999",
+        "/moderate/audit?before=%C2%B2",
+    ],
+)  # fmt: skip
+def test_huge_or_odd_numbers_are_a_bad_parameter(ui: Any, path: str) -> None:
+    r = ui.get(path)
+    assert r.status_code == 400 and b"Bad request" in r.data, path
+    assert r.headers["Content-Security-Policy"] == CSP
+
+
+def test_largest_cursor_is_an_empty_page(ui: Any, st: Any) -> None:
+    hold(st, "blog", "c1")
+    r = ui.get("/moderate/?cursor=9223372036854775807")
+    assert r.status_code == 200 and b"comment c1" not in r.data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"one": "99999999999999999999999:ham:held"}, {"one": "\u00b2:ham:held"},
+     {"bulk": "ham", "ids": "\u00b2"},
+     {"bulk": "spam", "ids": "99999999999999999999999"},
+     {"verdict": "spam", "campaign": "99999999999999999999999"},
+     {"verdict": "spam", "campaign": "\u00b2"}, {"verdict": "spam", "campaign": "1", "members": "\u00b2"}],
+)  # fmt: skip
+def test_huge_or_odd_numbers_in_forms_are_400(ui: Any, data: dict[str, str]) -> None:
+    path = "/moderate/campaign" if "verdict" in data else "/moderate/decide"
+    assert ui.post(path, data={**data, "csrf_token": page_token(ui)}).status_code == 400
+
+
+# -- sessions belong to the moderator's row and password ---------------------------------------------
+
+
+def test_adding_a_removed_moderator_again_does_not_revive_old_sessions(ui: Any, st: Any) -> None:
+    from spamguard.moderators import remove_moderator
+
+    assert ui.get("/moderate/").status_code == 200
+    remove_moderator(st, "alice")
+    add_moderator(st, "alice", "a brand new password")
+    r = ui.get("/moderate/")
+    assert r.status_code == 302 and "/moderate/login" in r.headers["Location"]
+    assert login(ui, "alice", "a brand new password").status_code == 302
+    assert ui.get("/moderate/").status_code == 200
+
+
+def test_a_new_password_ends_existing_sessions(ui_app: Any, ui: Any, st: Any) -> None:
+    from spamguard.moderators import set_password
+
+    pk = hold(st, "blog", "c1")
+    token = page_token(ui)
+    bob = ui_app.test_client()
+    assert login(bob, "bob").status_code == 302
+    set_password(st, "alice", "another good password")
+    r = ui.post("/moderate/decide", data={"one": f"{pk}:spam:held", "csrf_token": token})
+    assert r.status_code == 302 and "/moderate/login" in r.headers["Location"]
+    assert ms.get_by_pk(st, pk).status == "held"
+    assert ui.get("/moderate/").status_code == 302
+    assert bob.get("/moderate/").status_code == 200  # only alice's sessions end
+    assert login(ui, "alice", PASSWORD).status_code == 401
+    assert login(ui, "alice", "another good password").status_code == 302
+
+
+def test_session_cookie_holds_a_fingerprint_never_the_password_hash(ui_app: Any, ui: Any, st: Any) -> None:
+    from spamguard import moderators as mo
+
+    cookie = ui.get_cookie("spamguard_session").value
+    data = ui_app.session_interface.get_signing_serializer(ui_app).loads(cookie)
+    row = st.execute("SELECT id, password_hash FROM moderators WHERE name = 'alice'").fetchone()
+    assert data[mo.SESSION_ID_KEY] == row[0]
+    assert data[mo.SESSION_FINGERPRINT_KEY] == mo.session_fingerprint(row[1])
+    assert not any(part in str(data) for part in row[1].split("$")[-2:])  # neither salt nor digest
+
+
+def test_a_session_of_a_name_alone_is_not_logged_in(ui_app: Any) -> None:
+    from spamguard import moderators as mo
+
+    client = ui_app.test_client()
+    with client.session_transaction() as session:
+        session[mo.SESSION_KEY] = "alice"
+        session["login_at"] = time.time()
+        session[mo.SESSION_ID_KEY] = 1
+        session[mo.SESSION_FINGERPRINT_KEY] = "forged\u00e9"
+    r = client.get("/moderate/")
+    assert r.status_code == 302 and "/moderate/login" in r.headers["Location"]
+
+
+# -- bidirectional overrides in every field -----------------------------------------------------------
+
+
+def shown_text(html: bytes) -> str:
+    """Return a page without its form values (a site's raw name stays in its filter's option value)."""
+    return re.sub(r'<(?:option|input type="hidden")[^>]* value="[^"]*"', "<", html.decode())
+
+
+def test_bidi_overrides_are_shown_in_every_field(ui_app: Any, ui: Any, st: Any) -> None:
+    rlo, site = "\u202e", "bl\u202eog"
+    text = "Make five thousand dollars a week from home with this one simple trick, visit my profile {}"
+    fields = {"comment_type": "t\u202eype", "author_name": "n\u202eame", "author_email": "e\u202e@x.org",
+              "author_url": "http://u\u202erl.example/", "author_ip": "1.2.3.\u202e4"}  # fmt: skip
+    pks = []
+    for i in range(2):
+        cid = f"bidi\u202egpj.exe-{i}"
+        reasons = [Reason("link:\u202eshort", 1.9, "d\u2066etail"), Reason("ident:\u2067x", -0.5, "")]
+        record = {"id": cid, "site": site, "content": text.format("!" * i) + rlo, **fields}
+        st.insert_comment(site, cid, record, Verdict(HOLD, 0.6, reasons, "v1", cid))
+        pks.append(ms.get_by_id(st, site, cid).pk)
+    paths = ["/moderate/", f"/moderate/?campaign={pks[0]}", "/moderate/?site=" + site]
+    for path in paths:
+        html = shown_text(ui.get(path).data)
+        assert rlo not in html and "\u2066" not in html and "\u2067" not in html, path
+        assert "[U+202E]" in html, path
+    html = ui.get(f"/moderate/?campaign={pks[0]}").data.decode()
+    for shown in ("bidi[U+202E]gpj.exe-0", "t[U+202E]ype", "bl[U+202E]og", "n[U+202E]ame", "e[U+202E]@x.org",
+                  "1.2.3.[U+202E]4", "link:[U+202E]short", "d[U+2066]etail", "ident:[U+2067]x"):  # fmt: skip
+        assert shown in html, shown
+    # bob decides the first; alice's late click is a conflict whose message names the comment.
+    bob = ui_app.test_client()
+    login(bob, "bob")
+    token = page_token(ui)
+    bob.post("/moderate/decide", data={"one": f"{pks[0]}:spam:held", "csrf_token": page_token(bob)})
+    r = ui.post("/moderate/decide", data={"one": f"{pks[0]}:ham:held", "csrf_token": token},
+                follow_redirects=True)  # fmt: skip
+    assert "comment bidi[U+202E]gpj.exe-0 on bl[U+202E]og" in r.data.decode()
+    for path in ("/moderate/recent", "/moderate/audit"):
+        html = shown_text(ui.get(path).data)
+        assert rlo not in html and "bidi[U+202E]gpj.exe-0" in html and "bl[U+202E]og" in html, path
+    assert "t[U+202E]ype" in ui.get("/moderate/recent").data.decode()

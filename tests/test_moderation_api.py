@@ -50,9 +50,32 @@ def test_moderator_token_is_not_a_site_key(client, mod) -> None:  # type: ignore
 def test_session_login_works_and_removal_ends_it(client, store) -> None:  # type: ignore[no-untyped-def]
     mo.add_moderator(store, "cy", "password-cy")
     with client.session_transaction() as session:
-        session[mo.SESSION_KEY] = "cy"
+        mo.start_session(session, mo.verify_password(store, "cy", "password-cy"))
     assert client.get("/moderation/queue").status_code == 200
     mo.remove_moderator(store, "cy")
+    assert client.get("/moderation/queue").status_code == 401
+
+
+def test_session_ends_when_the_moderator_is_added_again_or_changes_password(client, store) -> None:  # type: ignore[no-untyped-def]
+    mo.add_moderator(store, "cy", "password-cy")
+
+    def logged_in() -> object:
+        c = client.application.test_client()
+        with c.session_transaction() as session:
+            mo.start_session(session, mo.verify_password(store, "cy", "password-cy"))
+        assert c.get("/moderation/queue").status_code == 200
+        return c
+
+    old = logged_in()
+    mo.remove_moderator(store, "cy")
+    mo.add_moderator(store, "cy", "password-cy")  # even the same password: a new hash
+    assert old.get("/moderation/queue").status_code == 401
+    old = logged_in()
+    mo.set_password(store, "cy", "password-cy-2")
+    assert old.get("/moderation/queue").status_code == 401
+    # A session of a name alone (as sessions were before) is no login either.
+    with client.session_transaction() as session:
+        session[mo.SESSION_KEY] = "cy"
     assert client.get("/moderation/queue").status_code == 401
 
 
@@ -110,6 +133,32 @@ def test_queue_filters(client, store, mod) -> None:  # type: ignore[no-untyped-d
 def test_queue_bad_paging(client, mod, query: str) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/moderation/queue?" + query, headers=mod)
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("cursor=9223372036854775808", "cursor"), ("cursor=99999999999999999999999", "cursor"),
+     ("cursor=%C2%B2", "cursor"), ("cursor=+5", "cursor"), ("cursor=" + "9" * 5000, "cursor"),
+     ("limit=99999999999999999999999", "limit"), ("limit=" + "9" * 5000, "limit")],
+)  # fmt: skip
+def test_queue_huge_numbers_are_400(client, mod, query: str, field: str) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/moderation/queue?" + query, headers=mod)
+    error = r.get_json()["error"]
+    assert r.status_code == 400 and error["code"] == "bad_request" and error["field"] == field
+    assert f"'{field}' must be" in error["message"]
+
+
+def test_queue_largest_cursor_is_the_end(client, store, mod) -> None:  # type: ignore[no-untyped-def]
+    hold(store, "blog", "a")
+    r = client.get("/moderation/queue?cursor=9223372036854775807", headers=mod)
+    assert r.status_code == 200 and r.get_json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("path", ["/moderation/99999999999999999999999", "/moderation/9223372036854775808",
+                                  "/moderation/campaigns/99999999999999999999999"])  # fmt: skip
+def test_huge_pks_are_not_found(client, mod, path: str) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(path, json={"verdict": "spam"}, headers=mod)
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
 
 
 # -- verdicts --------------------------------------------------------------------------------------

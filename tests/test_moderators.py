@@ -107,3 +107,35 @@ def test_cli_moderators_sites_and_webhooks(store, runner, monkeypatch, database_
     assert "1 deliveries to retry" in runner.invoke(main, ["webhooks", "retry"]).output
     assert runner.invoke(main, ["sites", "set-webhook", "blog", "--remove"]).exit_code == 0
     assert ms.webhook_of(store, "blog") is None
+
+
+def test_sessions_are_tied_to_the_row_and_the_password(store) -> None:  # type: ignore[no-untyped-def]
+    mo.add_moderator(store, "dan", "password-dan")
+    session: dict[str, object] = {}
+    mo.start_session(session, mo.verify_password(store, "dan", "password-dan"))
+    hashed = store.execute("SELECT password_hash FROM moderators WHERE name = 'dan'").fetchone()[0]
+    assert hashed not in session.values()
+    assert session[mo.SESSION_FINGERPRINT_KEY] == mo.session_fingerprint(hashed)
+    assert mo.session_moderator(store, session).name == "dan"
+    mo.set_password(store, "dan", "password-dan-2")
+    assert mo.session_moderator(store, session) is None, "a new password ends old sessions"
+    mo.start_session(session, mo.verify_password(store, "dan", "password-dan-2"))
+    assert mo.session_moderator(store, session).name == "dan"
+    mo.remove_moderator(store, "dan")
+    assert mo.session_moderator(store, session) is None
+    mo.add_moderator(store, "dan", "password-dan-2")
+    assert mo.session_moderator(store, session) is None, "adding the name again is a new moderator"
+    with pytest.raises(ValueError):
+        mo.start_session({}, mo.get_moderator(store, "dan"))  # no fingerprint: not from verify_password
+
+
+@pytest.mark.parametrize(
+    "session",
+    [{}, {mo.SESSION_KEY: "dan"}, {mo.SESSION_ID_KEY: "1", mo.SESSION_FINGERPRINT_KEY: "x"},
+     {mo.SESSION_ID_KEY: True, mo.SESSION_FINGERPRINT_KEY: "x"},
+     {mo.SESSION_ID_KEY: 2**64, mo.SESSION_FINGERPRINT_KEY: "x"},
+     {mo.SESSION_ID_KEY: 1, mo.SESSION_FINGERPRINT_KEY: "\u00e9"}, {mo.SESSION_ID_KEY: 1}],
+)  # fmt: skip
+def test_odd_sessions_are_no_one(store, session: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    mo.add_moderator(store, "dan", "password-dan")
+    assert mo.session_moderator(store, session) is None
