@@ -6,12 +6,15 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import click
 
-from spamguard.cli import main
+from spamguard.cli import FiniteRange, main, writing
 
 MODEL_HELP = "Model registry, or one version's directory (default: models/)."
+# Beyond this C is no regularisation at all; it only slows the solver down.
+MAX_C = 1e6
 
 
 @contextlib.contextmanager
@@ -27,8 +30,11 @@ def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None] |
 def _load(paths: tuple[str, ...]) -> list:
     from training.loaders import LoadError, load_paths
 
+    def skipped(message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
     try:
-        return load_paths(paths)
+        return load_paths(paths, skipped=skipped)
     except (LoadError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -46,11 +52,25 @@ def _model(path: str):  # noqa: ANN202 - click-level helper
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
-    "--out", default="models", show_default=True, help="Model registry to write the new version to."
+    "--out",
+    type=click.Path(file_okay=False),
+    default="models",
+    show_default=True,
+    help="Model registry (a directory) to write the new version to.",
 )
-@click.option("--C", "c", type=float, default=None, help="Inverse regularisation strength of the model.")
-@click.option("--max-ham-rejected", type=float, default=None, help="Target share of ham rejected (0.005).")
-@click.option("--max-spam-approved", type=float, default=None, help="Target share of spam approved (0.03).")
+@click.option(
+    "--C",
+    "c",
+    type=FiniteRange(0, MAX_C, min_open=True),
+    default=None,
+    help="Inverse regularisation strength of the model (default 20).",
+)
+@click.option(
+    "--max-ham-rejected", type=FiniteRange(0, 1), default=None, help="Target share of ham rejected (0.005)."
+)
+@click.option(
+    "--max-spam-approved", type=FiniteRange(0, 1), default=None, help="Target share of spam approved (0.03)."
+)
 @click.option(
     "--store/--no-store", "use_store", default=True, show_default=True,
     help="Also learn from the human labels (verdicts, feedback) in the store, if it exists.",
@@ -81,6 +101,8 @@ def train(
             version_dir = run(comments, paths, out, config, progress=bar, labels=labels)
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the model to {out}: {exc.strerror or exc}") from None
     manifest = json.loads((version_dir / "manifest.json").read_text())
     m = manifest["metrics"]
     if found:
@@ -102,7 +124,7 @@ def score(paths: tuple[str, ...], model_path: str) -> None:
     """Score comments: one JSON line per input record, in input order."""
     model = _model(model_path)
     comments = _load(paths)
-    with _progress("scoring", len(comments)) as bar:
+    with _progress("scoring", len(comments)) as bar, writing(None):
         for start in range(0, len(comments), 1000):
             chunk = comments[start : start + 1000]
             for verdict in model.score_many(chunk):
@@ -115,7 +137,9 @@ def score(paths: tuple[str, ...], model_path: str) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--model", "model_path", default="models", show_default=True, help=MODEL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write an HTML report here.")
+@click.option(
+    "--report", type=click.Path(dir_okay=False, writable=True), help="Write an HTML report to this file."
+)
 def evaluate(paths: tuple[str, ...], model_path: str, as_json: bool, report: str | None) -> None:
     """Measure a model on labelled files: AUC, MCC, decisions, worst mistakes."""
     from training.evaluate import evaluate as run
@@ -131,9 +155,21 @@ def evaluate(paths: tuple[str, ...], model_path: str, as_json: bool, report: str
     if report:
         from training.report import write_report
 
-        write_report(report, metrics, comments, verdicts)
+        with writing(report):
+            write_report(report, metrics, comments, verdicts)
         metrics["report"] = report
-    click.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
+    with writing(None):
+        click.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
+
+
+def _registry(root: str) -> Path:
+    """Return the registry directory, or stop with what to do when there is none."""
+    path = Path(root)
+    if not path.exists():
+        raise click.ClickException(f"no model registry at {root}: run `spamguard train data/` first")
+    if not path.is_dir():
+        raise click.ClickException(f"{root} is a file, not a model registry: give the directory of --model")
+    return path
 
 
 @main.group()
@@ -145,16 +181,18 @@ def models() -> None:
 @click.option("--model", "root", default="models", show_default=True, help="Model registry.")
 def models_list(root: str) -> None:
     """List the versions in a registry, marking the current one."""
-    from pathlib import Path
-
     from spamguard import registry
 
+    path = _registry(root)
     try:
-        current = registry.current_version(Path(root))
+        current = registry.current_version(path)
     except registry.ModelError as exc:  # the versions are still worth listing: one of them mends it
         click.echo(f"warning: {exc}", err=True)
         current = None
-    for m in registry.list_versions(Path(root)):
+    versions = registry.list_versions(path)
+    if not versions:
+        click.echo(f"{root} holds no model versions yet: run `spamguard train data/`", err=True)
+    for m in versions:
         mark = "*" if m.get("version") == current else " "
         auc = m.get("metrics", {}).get("oof_roc_auc")
         click.echo(f"{mark} {m.get('version')}  rows={m.get('data', {}).get('rows')}  oof_auc={auc}")
@@ -165,13 +203,12 @@ def models_list(root: str) -> None:
 @click.option("--model", "root", default="models", show_default=True, help="Model registry.")
 def promote(version: str, root: str) -> None:
     """Make VERSION current (running services switch within seconds)."""
-    from pathlib import Path
-
     from spamguard import registry
 
+    path = _registry(root)
     try:
-        registry.verify(registry.version_dir(Path(root), version))
-        registry.promote(Path(root), version)
+        registry.verify(registry.version_dir(path, version))
+        registry.promote(path, version)
     except registry.ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{version} is now current")
@@ -181,12 +218,11 @@ def promote(version: str, root: str) -> None:
 @click.option("--model", "root", default="models", show_default=True, help="Model registry.")
 def rollback(root: str) -> None:
     """Make the previously current version current again."""
-    from pathlib import Path
-
     from spamguard import registry
 
+    path = _registry(root)
     try:
-        version = registry.rollback(Path(root))
+        version = registry.rollback(path)
     except registry.ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"rolled back to {version}")

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from spamguard.cli import main
+from spamguard.cli import FiniteRange, main, writing
 from spamguard.cli_service import _settings
 
 if TYPE_CHECKING:
     from spamguard.settings import Settings
     from spamguard.store import Store
 from spamguard.cli_service import _store as _open_store
+
+# 100 years: a cutoff further back finds nothing, and one near year 1 cannot be computed at all.
+MAX_AGE_DAYS = 36500
 
 
 def _store(settings: Settings) -> Store:
@@ -198,35 +201,44 @@ def labels() -> None:
 
 
 @labels.command("export")
-@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
 def labels_export(file: str) -> None:
-    """Write every human label as JSON Lines (contract records with `label`)."""
+    """Write every human label as JSON Lines (contract records with `label`) to FILE; `-`: stdout.
+
+    A file is replaced whole once every label is written, so a failed export leaves it as it was.
+    """
     import json
-    import os
     from pathlib import Path
 
     from spamguard.moderation_store import labelled_records
 
     records = labelled_records(_store(_settings()))
     path = Path(file)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
+    # Replacing a named pipe or a device (/dev/stdout) with a new file is not what was asked.
+    atomic = file != "-" and (path.is_file() or not path.exists())
+    with writing(None if file == "-" else file), click.open_file(file, "w", "utf-8", atomic=atomic) as out:
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    click.echo(f"wrote {len(records)} labels to {file}")
+    click.echo(f"wrote {len(records)} labels to {'stdout' if file == '-' else file}", err=file == "-")
 
 
 @main.command()
-@click.option("--older-than", "days", type=click.FloatRange(0), required=True, help="Age in days.")
+@click.option(
+    "--older-than",
+    "days",
+    type=FiniteRange(0, MAX_AGE_DAYS),
+    required=True,
+    help="Age in days of the comments to purge (at most 100 years).",
+)
 @click.option(
     "--whole-rows/--fields-only",
     default=None,
     help="Delete whole rows, or only the personal fields (default: SPAMGUARD_PURGE_WHOLE_ROWS).",
 )
 @click.option(
-    "--history-days", type=click.FloatRange(0), default=None,
-    help="Also prune the history older than this (default: SPAMGUARD_HISTORY_RETENTION_DAYS; 0: keep it).",
+    "--history-days", type=FiniteRange(0, MAX_AGE_DAYS), default=None,
+    help="Also prune the history older than this many days (default: SPAMGUARD_HISTORY_RETENTION_DAYS; "
+    "0: keep it).",
 )  # fmt: skip
 def purge(days: float, whole_rows: bool | None, history_days: float | None) -> None:
     """Drop decided comments' personal fields (IP, e-mail, user agent) or whole rows; never held ones.

@@ -31,7 +31,7 @@ def prune(store: Store, days: float, pause: Callable[[float], object] | None = N
 
     `pause(seconds)` sleeps between two delete statements (default: time.sleep).
     """
-    if days <= 0:
+    if not days > 0:  # 0 keeps the history; so does nan, which no cutoff can be computed from
         return 0
     wait = pause or time.sleep
     return history.prune(store, days * DAY_S, pause=lambda: wait(PAUSE_S))
@@ -40,7 +40,7 @@ def prune(store: Store, days: float, pause: Callable[[float], object] | None = N
 def loop(store: Store, days: float, interval: float = INTERVAL_S) -> Loop | None:
     """Return the prune loop of a worker (not started; None when days is 0): every `interval` seconds,
     the first time after a random part of it."""
-    if days <= 0:
+    if not days > 0:
         return None
 
     def work() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -309,3 +311,110 @@ def test_models_list_with_a_broken_current_warns_and_lists(runner, registry_dir)
     result = runner.invoke(main, ["models", "list", "--model", str(registry_dir)])
     assert result.exit_code == 0, result.output
     assert "not a version name" in result.stderr and f"  {version}" in result.stdout
+
+
+# --- misuse and OS errors: one line on stderr, never a traceback --------------------------------------
+
+
+def run_real(args: list[str], stdout=None) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    """Run the real command (stdout to a file object if given); return the finished process."""
+    command = [sys.executable, "-c", "from spamguard.cli import main; main()", *args]
+    return subprocess.run(
+        command, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120
+    )
+
+
+needs_dev_full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--C", "nan"), ("--C", "inf"), ("--C", "0"), ("--C", "-1"), ("--C", "1e308"),
+     ("--max-ham-rejected", "nan"), ("--max-ham-rejected", "inf"), ("--max-ham-rejected", "-0.1"),
+     ("--max-spam-approved", "nan"), ("--max-spam-approved", "2")],
+)  # fmt: skip
+def test_train_options_must_be_finite_and_in_range(runner, tmp_path, option, value):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"content": "hi", "label": "ham"}])
+    result = runner.invoke(main, ["train", str(data), "--out", str(tmp_path / "m"), option, value])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_out_must_be_a_directory(runner, tmp_path, labelled_file, small_training):
+    result = runner.invoke(main, ["train", str(labelled_file), "--out", str(labelled_file)])
+    assert result.exit_code == 2 and f"Directory '{labelled_file}' is a file" in result.stderr
+    under_a_file = labelled_file / "models"
+    result = runner.invoke(main, ["train", str(labelled_file), "--out", str(under_a_file), "--no-store"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: cannot write the model to {under_a_file}: Not a directory" in result.stderr
+
+
+def test_evaluate_report_in_a_missing_directory(runner, tmp_path, labelled_file, demo_registry):
+    report = tmp_path / "missing" / "r.html"
+    result = runner.invoke(
+        main, ["evaluate", str(labelled_file), "--model", str(demo_registry), "--report", str(report)]
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: cannot write {report}: No such file or directory" in result.stderr
+
+
+@needs_dev_full
+def test_evaluate_report_on_a_full_disk(runner, labelled_file, demo_registry):
+    args = ["evaluate", str(labelled_file), "--model", str(demo_registry), "--report", "/dev/full"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Error: cannot write /dev/full: No space left on device" in result.stderr
+
+
+@needs_dev_full
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_stdout_on_a_full_disk(labelled_file, demo_registry, command):
+    with open("/dev/full", "w") as full:
+        done = run_real([command, str(labelled_file), "--model", str(demo_registry)], stdout=full)
+    assert done.returncode == 1
+    assert done.stderr == "Error: cannot write standard output: No space left on device\n"
+
+
+def test_score_into_a_closed_pipe_exits_quietly(tmp_path, demo_registry, demo_comments):
+    data = write_jsonl(tmp_path / "many.jsonl", [c.to_record() for c in demo_comments] * 20)
+    command = [sys.executable, "-c", "from spamguard.cli import main; main()", "score", str(data),
+               "--model", str(demo_registry)]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout.readline().startswith("{")  # then the reader goes, as `| head -1` does
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=120) != 0
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["promote", "v1"], ["rollback"]])
+def test_models_commands_need_a_registry(runner, tmp_path, command):
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(main, ["models", *command, "--model", str(missing)])
+    assert result.exit_code == 1, result.output
+    assert f"Error: no model registry at {missing}: run `spamguard train data/` first" in result.stderr
+    a_file = write_jsonl(tmp_path / "f.jsonl", [])
+    result = runner.invoke(main, ["models", *command, "--model", str(a_file)])
+    assert result.exit_code == 1 and "is a file, not a model registry" in result.stderr
+
+
+def test_models_list_of_an_empty_registry_says_so(runner, tmp_path):
+    result = runner.invoke(main, ["models", "list", "--model", str(tmp_path)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "holds no model versions yet" in result.stderr
+
+
+def test_score_skips_a_named_pipe_in_a_directory_and_refuses_one_named(runner, tmp_path, demo_registry):
+    from tests.test_loaders import fifo_at
+
+    root = tmp_path / "in"
+    root.mkdir()
+    write_jsonl(root / "a.jsonl", [{"id": "a", "content": "hi"}])
+    with fifo_at(root / "p.jsonl") as pipe:
+        result = runner.invoke(main, ["score", str(root), "--model", str(demo_registry)])
+        assert result.exit_code == 0, result.output
+        assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a"]
+        assert f"warning: skipped {pipe}: not a regular file" in result.stderr
+        result = runner.invoke(main, ["score", str(pipe), "--model", str(demo_registry)])
+        assert result.exit_code == 1 and f"Error: {pipe}: not a regular file" in result.stderr

@@ -86,3 +86,38 @@ def test_train_without_a_store_uses_files_only(runner, tmp_path: Path) -> None: 
     result = runner.invoke(main, ["train", str(data), "--out", str(tmp_path / "models")])
     assert result.exit_code == 0, result.output
     assert "human labels" not in result.output
+
+
+def test_labels_export_dash_is_stdout(store, runner, cli_env, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ms.decide(store, put(store, "a", "pills"), "spam", "ann")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["labels", "export", "-"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a"]
+    assert "wrote 1 labels to stdout" in result.stderr
+    assert not (tmp_path / "-").exists()
+    assert "`-`: stdout" in runner.invoke(main, ["labels", "export", "--help"]).output
+
+
+def test_labels_export_to_a_missing_directory(store, runner, cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "missing" / "labels.jsonl"
+    result = runner.invoke(main, ["labels", "export", str(out)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"Error: cannot write {out}: No such file or directory" in result.stderr
+
+
+def test_labels_export_writes_into_a_named_pipe(store, runner, cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import threading
+
+    ms.decide(store, put(store, "a", "pills"), "spam", "ann")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text()), daemon=True)
+    reader.start()
+    result = runner.invoke(main, ["labels", "export", str(pipe)])
+    assert result.exit_code == 0, result.output
+    reader.join(timeout=10)
+    assert pipe.is_fifo(), "the pipe is written to, not replaced by a file"
+    assert [json.loads(line)["id"] for line in got[0].splitlines()] == ["a"]

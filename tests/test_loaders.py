@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -419,3 +423,46 @@ def test_missing_path_and_empty_directory(tmp_path):
     write(tmp_path / "docs" / "README.md", "# nothing\n")
     with pytest.raises(LoadError, match="no data files"):
         load_paths([tmp_path / "docs"])
+
+
+@contextmanager
+def fifo_at(path: Path) -> Iterator[Path]:
+    """Make a named pipe at `path`. Whoever opens it to read gets an end of file within a second,
+    so code that should have left it alone fails its test instead of hanging forever."""
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def release() -> None:
+        while not stop.wait(1.0):
+            with suppress(OSError):  # ENXIO: nobody is reading it, as it should be
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_directory_skips_what_is_not_a_regular_file(tmp_path, caplog):
+    root = tmp_path / "corpus"
+    write(root / "a.jsonl", '{"content": "a", "label": "spam"}\n')
+    (root / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    skipped: list[str] = []
+    with fifo_at(root / "pipe.jsonl"):
+        assert [c.content for c in load_paths([root], skipped=skipped.append)] == ["a"]
+        assert sorted(skipped) == [
+            f"skipped {root / name}: not a regular file (a named pipe, socket, device or broken link)"
+            for name in ("gone.jsonl", "pipe.jsonl")
+        ]
+        with caplog.at_level("WARNING", logger="training.loaders"):  # without a callback: logged
+            assert [p.name for p in data_files(root)] == ["a.jsonl"]
+        assert f"skipped {root / 'pipe.jsonl'}" in caplog.text
+
+
+def test_a_named_pipe_given_by_name_is_refused(tmp_path):
+    with fifo_at(tmp_path / "pipe.jsonl") as pipe:
+        with pytest.raises(LoadError, match="pipe.jsonl: not a regular file"):
+            load_paths([pipe])

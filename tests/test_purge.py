@@ -63,3 +63,26 @@ def test_purge_command(aged, runner, monkeypatch, database_url) -> None:  # type
     result = runner.invoke(main, ["purge", "--older-than", "365"])
     assert "deleted 2 decided comments" in result.output
     assert record(aged, "old-held") is not None
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e308", "99999999999", "800000", "36501", "-1"])
+@pytest.mark.parametrize("option", ["--older-than", "--history-days"])
+def test_ages_must_be_finite_and_at_most_100_years(runner, option, value) -> None:  # type: ignore[no-untyped-def]
+    args = (
+        ["purge", option, value]
+        if option == "--older-than"
+        else ["purge", "--older-than", "1", option, value]
+    )
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert "not a finite number" in result.stderr or "not in the range 0<=x<=36500" in result.stderr
+
+
+def test_the_oldest_age_purges_nothing(aged, runner, monkeypatch, database_url) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", database_url)
+    result = runner.invoke(main, ["purge", "--older-than", "36500", "--history-days", "36500"])
+    assert result.exit_code == 0, result.output
+    assert "removed personal fields from 0 decided comments older than 36500 days" in result.output
+    assert runner.invoke(main, ["purge", "--help"]).output.count("0<=x<=36500") == 2

@@ -95,3 +95,10 @@ def test_purge_prunes_the_history(runner, settings, store, monkeypatch) -> None:
 def test_bad_retention_is_refused_with_the_variable_named(value: str) -> None:
     with pytest.raises(SettingsError, match="SPAMGUARD_HISTORY_RETENTION_DAYS"):
         load_settings({"SPAMGUARD_HISTORY_RETENTION_DAYS": value})
+
+
+def test_nan_days_keep_the_history(store) -> None:  # type: ignore[no-untyped-def]
+    remember(store, "old", 1000)
+    assert retention.prune(store, float("nan")) == 0
+    assert retention.loop(store, float("nan")) is None
+    assert count(store, "history") == 1

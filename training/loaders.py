@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,8 @@ MAX_LINE_BYTES = 8 * MAX_CONTENT_CHARS
 # A .json document is parsed whole; beyond this, JSON Lines should be used instead.
 MAX_JSON_DOCUMENT_BYTES = 512 * 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
+
 # (what, number, raw record): where a record is, for ids and error messages ("line 12").
 Located = tuple[str, int, Raw]
 _CSV_EXTENSIONS = {".csv", ".tsv", ".tab"}
@@ -52,30 +55,45 @@ class LoadError(ValueError):
     """A file that cannot be read as comments: the message names the file and what to do."""
 
 
-def load_paths(paths: Iterable[str | Path]) -> list[Comment]:
-    """Load every data file under the given files and directories, in order."""
+def load_paths(paths: Iterable[str | Path], skipped: Callable[[str], object] | None = None) -> list[Comment]:
+    """Load every data file under the given files and directories, in order.
+
+    In a directory, what is not a regular file (a named pipe, a socket, a broken link) is skipped
+    and reported to `skipped` (default: a logged warning): opening a named pipe would wait forever
+    for a writer. Named directly, such a path is an error.
+    """
     comments: list[Comment] = []
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            files = data_files(root)
+            files = data_files(root, skipped)
             if not files:
                 raise LoadError(f"{given}: no data files in this directory")
             for path in files:
                 comments += load_file(path, source=path.relative_to(root).as_posix())
-        elif root.exists():
+        elif root.is_file():
             comments += load_file(root)
+        elif root.exists():
+            raise LoadError(f"{given}: not a regular file (a named pipe, socket or device); give a file")
         else:
             raise LoadError(f"{given}: no such file or directory")
     return comments
 
 
-def data_files(root: Path) -> list[Path]:
-    """Return the data files under a directory, sorted, without hidden files or documentation."""
+def data_files(root: Path, skipped: Callable[[str], object] | None = None) -> list[Path]:
+    """Return the regular data files under a directory, sorted, without hidden files or documentation.
+
+    Anything else found there is reported to `skipped` (default: a logged warning).
+    """
+    report = skipped or (lambda message: log.warning("%s", message))
     found = []
     for top, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(top) / n for n in names if _is_data_name(n)]
+        for path in (Path(top) / n for n in names if _is_data_name(n)):
+            if path.is_file():
+                found.append(path)
+            else:
+                report(f"skipped {path}: not a regular file (a named pipe, socket, device or broken link)")
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
