@@ -137,6 +137,8 @@ def sites_set_webhook(site: str, url: str | None, secret: str | None, remove: bo
         return
     if not url or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise click.ClickException("give the webhook's http:// or https:// URL (or --remove)")
+    if not url.isprintable() or " " in url:
+        raise click.ClickException(f"{url!r} holds spaces or control characters: percent-encode them")
     if not secret:
         raise click.ClickException("give --secret: the platform checks the signature with it")
     set_webhook(store, site, url, secret)

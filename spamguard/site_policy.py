@@ -114,8 +114,11 @@ def set_policy(store: Store, site: str, comment_type: str = ALL_TYPES, **changes
         raise ValueError("approve-below is between 0 and 1, reject-at between 0 and 2")
     if low is not None and high is not None and high < low:
         raise ValueError(f"reject-at ({high}) must not be below approve-below ({low})")
-    if merged.trusted_min < 1:
-        raise ValueError("the trusted-commenter rule needs at least 1 approved comment")
+    if not 1 <= merged.trusted_min <= MAX_KEY_ROWS:
+        raise ValueError(
+            f"the trusted-commenter rule needs 1 to {MAX_KEY_ROWS} approved comments (the history reads "
+            "that many per key)"
+        )
     with store.transaction() as run:
         params = {"site": site, "ctype": comment_type, "now": utcnow(), **{f: row.get(f) for f in _FIELDS}}
         if params["trusted"] is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import random
@@ -158,7 +159,9 @@ def attempt(store: Store, delivery: Delivery, retry_s: float, max_attempts: int,
         status = post(url, secret, delivery.id, delivery.payload.encode("utf-8"), timeout)
         if not 200 <= status < 300:
             error = f"HTTP {status}"
-    except (OSError, ValueError) as exc:  # refused, timed out, DNS, a URL urllib cannot use
+    # Refused, timed out, DNS, a URL urllib cannot use, an answer that is not HTTP (http.client's
+    # BadStatusLine, InvalidURL… are neither OSError nor ValueError): each is one failed attempt.
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     elapsed_ms = (time.perf_counter() - started) * 1000
     attempts = delivery.attempts + 1

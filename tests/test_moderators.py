@@ -93,6 +93,9 @@ def test_cli_moderators_sites_and_webhooks(store, runner, monkeypatch, database_
 
     assert runner.invoke(main, ["sites", "set-webhook", "blog", "ftp://x", "--secret", "s"]).exit_code == 1
     assert runner.invoke(main, ["sites", "set-webhook", "blog", "http://127.0.0.1:9/h"]).exit_code == 1
+    for odd in ("http://127.0.0.1:9/hook\r\nX-Injected: 1", "http://exa mple.com/", "http://x.example/\x7f"):
+        result = runner.invoke(main, ["sites", "set-webhook", "blog", odd, "--secret", "s"])
+        assert result.exit_code == 1 and "percent-encode" in result.output, (odd, result.output)
     result = runner.invoke(main, ["sites", "set-webhook", "blog", "http://127.0.0.1:9/h", "--secret", "s"])
     assert result.exit_code == 0 and ms.webhook_of(store, "blog") == ("http://127.0.0.1:9/h", "s")
     v = Verdict("hold", 0.6, [Reason("x", 1.0, "")], "v1", "c", Thresholds(0.2, 0.9))

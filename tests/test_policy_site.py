@@ -54,7 +54,7 @@ def test_a_type_policy_inherits_the_site_policy(store) -> None:  # type: ignore[
 @pytest.mark.parametrize(
     "changes",
     [{"mode": "loud"}, {"approve_below": 1.5}, {"approve_below": 0.6, "reject_at": 0.5}, {"trusted_min": 0},
-     {"colour": "red"}],
+     {"trusted_min": 501}, {"trusted_min": 10**20}, {"colour": "red"}],
 )  # fmt: skip
 def test_bad_policies_are_refused(store, changes) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
@@ -175,6 +175,12 @@ def test_a_type_overrides_velocity_kind_by_kind(store) -> None:  # type: ignore[
 )  # fmt: skip
 def test_bad_velocity_limits_are_refused(cli, option, message) -> None:  # type: ignore[no-untyped-def]
     assert message in cli("sites", "policy", "blog", "--velocity", option, ok=False).output
+
+
+def test_a_huge_trusted_min_is_refused_not_a_traceback(cli) -> None:  # type: ignore[no-untyped-def]
+    # 10**20 overflowed SQLite's integer inside the CLI.
+    result = cli("sites", "policy", "blog", "--trusted-min", str(10**20), ok=False)
+    assert "1 to 500 approved comments" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

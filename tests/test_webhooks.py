@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -108,6 +109,35 @@ def test_a_platform_that_stays_down_keeps_the_verdict(store, receiver) -> None: 
     assert webhooks.run_once(store, retry_s=0.01, max_attempts=3) == 1
     assert webhooks.deliveries(store)[0]["state"] == "delivered"
     assert json.loads(receiver.received[0][1])["verdict"] == "ham"
+
+
+def test_an_unusable_url_or_an_answer_that_is_not_http_is_a_failed_attempt(store) -> None:  # type: ignore[no-untyped-def]
+    # http.client's InvalidURL and BadStatusLine are neither OSError nor ValueError: they once escaped
+    # the attempt, which then stayed claimed and was retried forever with 0 attempts counted.
+    garbage = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage() -> None:
+        conn, _ = garbage.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"not http at all\r\n\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    for n, (url, error) in enumerate(
+        [
+            (f"http://127.0.0.1:{garbage.getsockname()[1]}/hook", "BadStatusLine"),
+            ("http://127.0.0.1:9/hook\r\nX-Injected: 1", "InvalidURL"),  # stored before URLs were checked
+        ]
+    ):
+        ms.set_webhook(store, "blog", url, SECRET)
+        if n == 0:
+            ms.decide(store, held(store, "a"), "ham", "ann")
+        time.sleep(0.05)  # past the previous attempt's backoff
+        assert webhooks.run_once(store, retry_s=0.01, max_attempts=2, timeout=5) == 1
+        [log] = webhooks.deliveries(store)
+        assert log["last_error"].startswith(error), log["last_error"]
+    assert (log["state"], log["attempts"]) == ("failed", 2)
+    garbage.close()
 
 
 def test_redirects_are_failures(store, receiver) -> None:  # type: ignore[no-untyped-def]
