@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, session
+from werkzeug.routing import PathConverter
 
 from spamguard import campaigns, moderators, webhooks
 from spamguard import moderation_store as ms
@@ -19,6 +20,20 @@ from spamguard.errors import ApiError, BadRequest, Forbidden, RateLimited, Unaut
 from spamguard.keys import ApiKey
 
 bp = Blueprint("moderation_api", __name__)
+
+
+class CommentIdConverter(PathConverter):
+    """The `<id>` of GET /comments/<id>: any id /score accepts, slashes, a leading one and newlines too
+    (werkzeug's `path` stops at a newline and cannot start with a slash)."""
+
+    regex = r"[\s\S]+"
+    part_isolating = False  # werkzeug would set it from the regex, which names no "/"
+
+
+@bp.record_once
+def _register_converter(setup: Any) -> None:
+    setup.app.url_map.converters["comment_id"] = CommentIdConverter
+
 
 # Largest primary key either database holds; a bigger one in a URL is simply not there.
 MAX_PK = 2**63 - 1
@@ -202,13 +217,15 @@ def _site(key: ApiKey, site: Any) -> str:
     return site
 
 
-@bp.get("/comments/<path:comment_id>")
+# merge_slashes off: "/comments//lead" is the id "/lead", not a redirect to another comment.
+@bp.get("/comments/<comment_id:comment_id>", merge_slashes=False)
 def comment_status(comment_id: str) -> Response:
     """Answer a comment's status (approved, held, rejected) and the moderator's verdict, if any."""
     st = state()
     site = _site(_site_key(st), request.args.get("site"))
     g.site = site
-    comment = ms.get_by_id(st.store, site, comment_id)
+    # Read as /score read it: parse_record strips white space around an id.
+    comment = ms.get_by_id(st.store, site, comment_id.strip())
     if comment is None:
         raise NotFoundError(f"no comment {comment_id!r} for site {site!r}")
     return jsonify({

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from urllib.parse import quote
 
 import pytest
 
@@ -267,6 +268,17 @@ def test_status_of_a_scored_comment(client, auth) -> None:  # type: ignore[no-un
     ).get_json()
     body = client.get("/comments/s1", headers=auth).get_json()
     assert body["decision"] == decision["decision"] and body["verdict"] is None
+
+
+@pytest.mark.parametrize("cid", ["/lead", "a//b", "trail/", "a/../b", "1\n2", " padded\r", "q?x#y", "%41"])
+def test_every_id_score_accepts_can_be_looked_up(client, auth, cid: str) -> None:  # type: ignore[no-untyped-def]
+    # "/lead" was a 308 redirect to the comment "lead"; "1\n2" matched no route at all.
+    assert (
+        client.post("/score", json={"id": cid, "content": "Thanks, nice post."}, headers=auth).status_code
+        == 200
+    )
+    r = client.get("/comments/" + quote(cid, safe=""), headers=auth)
+    assert r.status_code == 200 and r.get_json()["id"] == cid.strip(), r.data[:200]
 
 
 def test_feedback_is_a_label(client, store, auth) -> None:  # type: ignore[no-untyped-def]
