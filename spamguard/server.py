@@ -8,6 +8,7 @@ connections: gunicorn calls `load()` in `init_process()`, before the worker's ac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
 
@@ -65,12 +67,25 @@ def _post_worker_init(settings: Settings) -> Callable[[Any], None]:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
         worker.log.error_log.addFilter(_StalledConnection(settings.read_timeout_s))
+        # gunicorn answers what it cannot parse as HTTP (two Content-Lengths, a bad header) before
+        # the app sees it, with an HTML page: the contract's JSON error instead.
+        gunicorn_util.write_error = _write_json_error
         # The app, the model and their libraries are long-lived; without this, each full collection
         # walks them all again, a pause of milliseconds in the middle of some request.
         gc.collect()
         gc.freeze()
 
     return post_worker_init
+
+
+def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """gunicorn's `util.write_error`, with the contract's JSON error as the body."""
+    from spamguard.errors import error_body
+
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps(error_body(code, message or reason), separators=(",", ":")).encode() + b"\n"
+    head = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    gunicorn_util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
 
 
 class _StalledConnection(logging.Filter):

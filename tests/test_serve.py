@@ -246,3 +246,27 @@ def test_stalled_clients_cannot_hold_the_workers(live_server, trained_registry: 
             sock.close()
     log = server.log.read_text()
     assert "closed a stalled connection" in log and "Traceback" not in log, log
+
+
+def test_what_gunicorn_cannot_parse_gets_the_contracts_json_error(
+    live_server, trained_registry: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """gunicorn refuses malformed HTTP before the app sees it; its HTML page is replaced by the JSON error."""
+    server = live_server(trained_registry, workers=1)
+    server.wait_ready()
+    for head in [
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: <script>\r\n\r\n",
+    ]:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status_line, _, rest = answer.partition(b"\r\n")
+        headers, _, body = rest.partition(b"\r\n\r\n")
+        assert status_line.startswith(b"HTTP/1.1 400 "), answer[:300]
+        assert b"Content-Type: application/json" in headers
+        error = json.loads(body)["error"]
+        assert error["code"] == "bad_request" and error["message"] and error["field"] is None

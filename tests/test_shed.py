@@ -60,6 +60,8 @@ def test_worker_queue_is_read_from_the_thread_pool(monkeypatch) -> None:
     import gc
 
     monkeypatch.setattr(gc, "freeze", lambda: None)
+    # The hook replaces gunicorn's error writer: put it back after the test.
+    monkeypatch.setattr(server.gunicorn_util, "write_error", server.gunicorn_util.write_error)
     hook = server._post_worker_init(load_settings({}))
     log = SimpleNamespace(error_log=logging.getLogger("test_shed"))
     with ThreadPoolExecutor(max_workers=1) as pool:
