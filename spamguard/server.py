@@ -8,6 +8,7 @@ connections: gunicorn calls `load()` in `init_process()`, before the worker's ac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -179,13 +180,37 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
         return self.loader()
 
 
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def metrics_root(settings: Settings) -> Path:
+    """Return where this service's workers keep their metric files: in shared memory when the machine
+    has it, else under SPAMGUARD_HOME.
+
+    prometheus_client's files are sparse memory maps: a worker writing a new page of one on a full
+    disk gets SIGBUS, not an error. With them under SPAMGUARD_HOME, a full disk killed every worker
+    at its first request or at boot, in a loop, instead of the 503 the store and spool give. One
+    directory per SPAMGUARD_HOME and user, so services of other homes never share numbers.
+    """
+    if SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK):
+        home = hashlib.sha256(str(settings.home.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
+        root = SHARED_MEMORY / f"spamguard-{os.getuid()}" / home[:16]
+        try:
+            root.parent.mkdir(mode=0o700, exist_ok=True)
+            if root.parent.stat().st_uid == os.getuid():  # not a directory someone else made for us
+                return root
+        except OSError:
+            pass
+    return settings.metrics_dir
+
+
 def prepare_metrics_dir(settings: Settings) -> Path:
     """Empty the directory the workers share metrics through and export it to them.
 
     One directory per listening address, so two servers sharing SPAMGUARD_HOME (replicas on one
     machine) never add up or wipe each other's numbers.
     """
-    path = Path(os.environ.get(MULTIPROC_VAR) or settings.metrics_dir / f"{settings.host}-{settings.port}")
+    path = Path(os.environ.get(MULTIPROC_VAR) or metrics_root(settings) / f"{settings.host}-{settings.port}")
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)

@@ -270,3 +270,20 @@ def test_what_gunicorn_cannot_parse_gets_the_contracts_json_error(
         assert b"Content-Type: application/json" in headers
         error = json.loads(body)["error"]
         assert error["code"] == "bad_request" and error["message"] and error["field"] is None
+
+
+def test_metric_files_live_in_shared_memory_one_directory_per_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Sparse mmaps under SPAMGUARD_HOME took SIGBUS on a full disk: the workers crash-looped."""
+    from spamguard import server
+    from spamguard.settings import load_settings
+
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(server, "SHARED_MEMORY", shm)
+    one = load_settings({"SPAMGUARD_HOME": str(tmp_path / "one")})
+    two = load_settings({"SPAMGUARD_HOME": str(tmp_path / "two")})
+    assert server.metrics_root(one).parent == shm / f"spamguard-{os.getuid()}"
+    assert server.metrics_root(one) == server.metrics_root(one) != server.metrics_root(two)
+    assert (shm / f"spamguard-{os.getuid()}").stat().st_mode & 0o777 == 0o700
+    monkeypatch.setattr(server, "SHARED_MEMORY", tmp_path / "none")  # no /dev/shm: under the home
+    assert server.metrics_root(one) == one.metrics_dir
