@@ -8,6 +8,7 @@ connections: gunicorn calls `load()` in `init_process()`, before the worker's ac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -251,7 +252,7 @@ def serve(settings: Settings) -> None:
 
     ensure_port_free(settings.host, settings.port)
     # Before any import of prometheus_client in this process: it picks its storage at import.
-    prepare_metrics_dir(settings)
+    metrics = prepare_metrics_dir(settings)
     # Migrate once, here, rather than racing in every worker.
     store = Store(settings.database_url)
     store.upgrade()
@@ -262,4 +263,11 @@ def serve(settings: Settings) -> None:
 
         return create_app(settings)
 
-    GunicornApp(load, gunicorn_options(settings)).run()
+    GunicornApp(load, gunicorn_options(settings) | {"on_exit": lambda server: _remove(metrics)}).run()
+
+
+def _remove(metrics: Path) -> None:
+    """Remove a stopped server's metric files: of no use now, and in /dev/shm they would hold memory."""
+    shutil.rmtree(metrics, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the per-home directory, once no server of that home is left
+        metrics.parent.rmdir()

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from spamguard.keys import create_key
+from spamguard.server import metrics_root
+from spamguard.settings import load_settings
 from spamguard.store import Store
 
 
@@ -76,7 +78,10 @@ def test_gunicorn_scores_over_a_socket(live_server, trained_registry: Path, tmp_
 
     assert server.request("GET", "/healthz")[0] == 200
     assert server.request("GET", "/openapi.json")[0] == 200
+    metrics = metrics_root(load_settings({"SPAMGUARD_HOME": str(server.home)})) / f"127.0.0.1-{server.port}"
+    assert metrics.is_dir()
     assert server.stop() == 0
+    assert not metrics.exists()  # removed at exit: in /dev/shm it would hold memory
     # gunicorn's own "Listening at:" names no address when each worker binds its own socket.
     log = server.log.read_text()
     assert f"spamguard listening on http://127.0.0.1:{server.port} (2 workers" in log
