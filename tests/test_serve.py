@@ -185,7 +185,6 @@ def test_gunicorns_control_socket_stays_closed() -> None:
     from gunicorn.config import KNOWN_SETTINGS
 
     from spamguard.server import gunicorn_options
-    from spamguard.settings import load_settings
 
     options = gunicorn_options(load_settings({}))
     if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS):
@@ -196,7 +195,6 @@ def test_gunicorns_control_socket_stays_closed() -> None:
 
 def test_gunicorn_binds_ipv4_names_and_bracketed_ipv6() -> None:
     from spamguard.server import gunicorn_options
-    from spamguard.settings import load_settings
 
     binds = {
         "127.0.0.1": "127.0.0.1:8123",
@@ -280,7 +278,6 @@ def test_what_gunicorn_cannot_parse_gets_the_contracts_json_error(
 def test_metric_files_live_in_shared_memory_one_directory_per_home(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Sparse mmaps under SPAMGUARD_HOME took SIGBUS on a full disk: the workers crash-looped."""
     from spamguard import server
-    from spamguard.settings import load_settings
 
     shm = tmp_path / "shm"
     shm.mkdir()
