@@ -21,9 +21,15 @@ def quickstart(ctx: click.Context, port: int | None, no_serve: bool) -> None:
     """Train a model from data/ if there is none, create a demo key, print a curl line, serve."""
     from spamguard import registry
     from spamguard.keys import create_key
-    from spamguard.server import address
+    from spamguard.server import ServeError, address, ensure_port_free
 
     settings = _settings(port=port)
+    if not no_serve:
+        # Before the key and the curl line: they would point at whatever server holds the port.
+        try:
+            ensure_port_free(settings.host, settings.port)
+        except ServeError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
         has_model = (
             registry.is_version_dir(settings.model) or registry.current_version(settings.model) is not None

@@ -17,6 +17,9 @@ from typing import Any
 PREFIX = "SPAMGUARD_"
 CONFIG_VAR = "SPAMGUARD_CONFIG"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Upper bounds of the numeric settings. Past them a value is a typo, and some would only fail later,
+# in a worker, with no name on it: a timedelta, a struct timeval or a thread wait overflows.
+MINUTE_S, HOUR_S, DAY_S, YEAR_S = 60, 3600, 86_400, 365 * 86_400
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +34,34 @@ def _path(value: str) -> Path:
     return Path(value).expanduser()
 
 
-def _number(minimum: float, integer: bool = False) -> Callable[[str], float | int]:
+def _number(minimum: float, maximum: float, integer: bool = False) -> Callable[[str], float | int]:
     def parse(value: str) -> float | int:
-        kind = "an integer" if integer else "a number"
+        got = value if len(value) <= 40 else value[:40] + "…"
+        expected = (
+            f"expected {'an integer' if integer else 'a number'} {_range(minimum, maximum)}, got {got!r}"
+        )
         try:
             number: float | int = int(value) if integer else float(value)
         except ValueError:
-            raise ValueError(f"expected {kind} >= {minimum:g}, got {value!r}") from None
-        if not number >= minimum or number == float("inf"):
-            raise ValueError(f"expected {kind} >= {minimum:g}, got {value!r}")
+            raise ValueError(expected) from None
+        if not minimum <= number <= maximum:  # NaN fails this too
+            raise ValueError(expected)
         return number
 
     return parse
+
+
+def _range(minimum: float, maximum: float) -> str:
+    def shown(x: float) -> str:  # as it would be typed: no exponent, no thousands separator
+        return str(int(x)) if x == int(x) else str(x)
+
+    return f"from {shown(minimum)} to {shown(maximum)}"
+
+
+def _bounded(default: float, help: str, minimum: float, maximum: float, integer: bool = False) -> Any:
+    """Return a numeric setting whose help ends with the values it accepts."""
+    parse = _number(minimum, maximum, integer)
+    return _setting(default, f"{help}; {_range(minimum, maximum)}", parse, maximum=maximum)
 
 
 def _database_url(value: str) -> str:
@@ -78,8 +97,9 @@ def _personal_fields(value: str) -> str:
     return mode
 
 
-def _setting(default: Any, help: str, parse: Callable[[str], Any], shown: str | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "parse": parse, "shown": shown})
+def _setting(default: Any, help: str, parse: Callable[[str], Any], shown: str | None = None,
+             maximum: float | None = None) -> Any:  # fmt: skip
+    return field(default=default, metadata={"help": help, "parse": parse, "shown": shown, "maximum": maximum})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,58 +112,60 @@ class Settings:
         shown="sqlite:///$SPAMGUARD_HOME/spamguard.db",
     )  # fmt: skip
     model: Path = _setting(Path("models"), "model registry directory, or one version's directory", _path)
-    latency_budget_ms: float = _setting(
-        50.0, "time one POST /score may take; slower answers are counted in /metrics", _number(1)
+    latency_budget_ms: float = _bounded(
+        50.0, "time one POST /score may take; slower answers are counted in /metrics", 1, MINUTE_S * 1000
     )
-    max_body_bytes: int = _setting(
-        1_048_576, "largest request body accepted; larger ones get 413", _number(1024, integer=True)
+    # 64 MiB: a record of the longest content, every character an escape, is under 8 MiB.
+    max_body_bytes: int = _bounded(
+        1_048_576, "largest request body accepted; larger ones get 413", 1024, 64 * 1_048_576, integer=True
     )
-    rate_limit: int = _setting(
-        600, "requests per minute per API key in each worker (0: no limit); over it: 429", _number(0, True)
-    )
-    reload_interval_s: float = _setting(
-        2.0, "seconds between checks of the registry's CURRENT pointer by each worker", _number(0.05)
-    )
-    key_cache_s: float = _setting(
-        5.0, "seconds a worker trusts an API key it looked up (the delay before a revocation bites)",
-        _number(0),
+    rate_limit: int = _bounded(
+        600, "requests per minute per API key in each worker (0: no limit); over it: 429", 0, 1_000_000,
+        integer=True,
     )  # fmt: skip
+    reload_interval_s: float = _bounded(
+        2.0, "seconds between checks of the registry's CURRENT pointer by each worker", 0.05, DAY_S
+    )
+    key_cache_s: float = _bounded(
+        5.0, "seconds a worker trusts an API key it looked up (the delay before a revocation bites)", 0, DAY_S
+    )
     # bench/soak.py, 60 s at 1,000 requests/s (64 % of capacity), open loop: 16 shed 289 of 60,024 in
     # brief stalls, 32 none, with the same p99 (34.5 ms); both shed most of a 3x burst.
-    max_queued: int = _setting(
+    max_queued: int = _bounded(
         32, "requests waiting for a thread in one worker above which POST /score gets 503 (0: no limit)",
-        _number(0, integer=True),
+        0, 10_000, integer=True,
     )  # fmt: skip
-    read_timeout_s: float = _setting(
+    read_timeout_s: float = _bounded(
         5.0, "seconds a connection may go silent while it sends a request (or leave its answer unread) "
-        "before it is closed: stalled clients cannot hold the worker threads", _number(0.1),
+        "before it is closed: stalled clients cannot hold the worker threads", 0.1, HOUR_S,
     )  # fmt: skip
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL", _log_level)
     host: str = _setting("127.0.0.1", "address `spamguard serve` listens on", _host)
-    port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, integer=True))
-    workers: int = _setting(2, "worker processes `spamguard serve` starts", _number(1, integer=True))
-    threads: int = _setting(
+    port: int = _setting(8000, "port `spamguard serve` listens on", _number(0, 65535, integer=True))
+    workers: int = _bounded(2, "worker processes `spamguard serve` starts", 1, 256, integer=True)
+    threads: int = _bounded(
         4, "threads per worker (1: gunicorn's sync worker; more: its gthread worker, with keep-alive)",
-        _number(1, integer=True),
+        1, 256, integer=True,
     )  # fmt: skip
     secret_key: str = _setting(
         "", "key signing session cookies; replicas must share it (unset: made once in $SPAMGUARD_HOME)",
         str, shown="random, kept in $SPAMGUARD_HOME/secret_key",
     )  # fmt: skip
-    session_lifetime_s: float = _setting(
-        43200.0, "seconds a moderator's web login lasts (from login; the session then ends)", _number(60)
+    session_lifetime_s: float = _bounded(
+        43200.0, "seconds a moderator's web login lasts (from login; the session then ends)", 60, YEAR_S
     )
     secure_cookies: bool = _setting(
         False, "send the session cookie only over HTTPS: set behind a TLS proxy (HTTPS requests always do)",
         _boolean,
     )  # fmt: skip
-    webhook_retry_s: float = _setting(
+    webhook_retry_s: float = _bounded(
         10.0, "first retry delay of a failed webhook delivery; doubles each time, up to an hour",
-        _number(0.01),
+        0.01, HOUR_S,
     )  # fmt: skip
-    webhook_max_attempts: int = _setting(
+    # At an hour apart, 1,000 attempts take six weeks; past 1,024 the doubling overflows a float.
+    webhook_max_attempts: int = _bounded(
         30, "attempts before a webhook delivery is marked failed (`spamguard webhooks retry` resumes)",
-        _number(1, integer=True),
+        1, 1000, integer=True,
     )  # fmt: skip
     personal_fields: str = _setting(
         "keep", "how IP, e-mail and user agent are stored: keep, hash (keyed HMAC-SHA256) or truncate "
@@ -153,9 +175,10 @@ class Settings:
         False, "`spamguard purge` deletes decided comments whole instead of only their personal fields",
         _boolean,
     )  # fmt: skip
-    history_retention_days: float = _setting(
+    # As `spamguard purge --history-days`.
+    history_retention_days: float = _bounded(
         90.0, "days the history (sketches, hashed IP/e-mail/domain keys, outcomes) is kept for the signals; "
-        "pruned hourly by each worker and by `spamguard purge` (0: keep forever)", _number(0),
+        "pruned hourly by each worker and by `spamguard purge` (0: keep forever)", 0, 36_500,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

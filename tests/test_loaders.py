@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from spamguard.cli import main
 from training import loaders
 from training.loaders import LoadError, data_files, load_file, load_paths
 
@@ -408,13 +409,97 @@ def test_field_longer_than_the_default_csv_limit_is_read(tmp_path):
         ("e.json", '[{"content": "ok"},\n oops]', "e.json: line 2: not valid JSON"),
         ("f.csv", "content,label\nok,1\ntoo,many,fields\n", "f.csv: line 3 has 3 fields, the header has 2"),
         ("g.csv", 'content,label\n"unterminated,1\n', "g.csv: line 2: not valid CSV"),
-        ("h.csv", "id,content\nx,ok\n" + "y" * 3000 + ",ok\n", "h.csv: line 3: 'id' must be under"),
+        ("h.csv", "id,content\nx,ok\n" + "y" * 3000 + ",ok\n", "h.csv: line 3: 'id' must be "),
         ("sms", "ham\tok\nspam\tok\nnot a label\n", "sms: line 3 is not 'ham<TAB>text'"),
     ],
 )
 def test_bad_rows_name_the_file_and_line(tmp_path, name, text, expected):
     path = write(tmp_path / name, text)
     assert load_error(path).startswith(f"{tmp_path}/{expected}")
+
+
+# Text json.loads stops on without a JSONDecodeError: the HTTP API answers 400 to the same bodies.
+BIG_INT = "9" * 5000
+DEEP = "[" * 100_000 + "]" * 100_000
+TOO_DEEP = "arrays or objects nested too deeply"
+TOO_LONG = "a number with more than 4,300 digits"
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("a.jsonl", f'{{"content": "ok"}}\n{{"content": "hi", "time_on_page_ms": {BIG_INT}}}\n',
+         f"a.jsonl: line 2 is not a JSON object ({TOO_LONG}); fix or remove it"),
+        ("b.jsonl", f'{{"content": "ok"}}\n\n{{"content": "hi", "x": {DEEP}}}\n',
+         f"b.jsonl: line 3 is not a JSON object ({TOO_DEEP}); fix or remove it"),
+        ("c.ndjson", f"{DEEP}\n", f"c.ndjson: line 1 is not a JSON object ({TOO_DEEP}); fix or remove it"),
+        ("d.json", f'[{{"content": "ok"}},\n  {{"content": "hi", "time_on_page_ms": {BIG_INT}}}]',
+         f"d.json: record 2, line 2: not valid JSON ({TOO_LONG}); fix or remove that record"),
+        ("e.json", f'[\n {{"content": "ok"}} ,\n\n {{"content": "hi", "x": {DEEP}}}\n]\n',
+         f"e.json: record 2, line 4: not valid JSON ({TOO_DEEP}); fix or remove that record"),
+        ("f.json", f'{{"content": "hi",\n "label": {DEEP}}}',
+         f"f.json: line 2: not valid JSON ({TOO_DEEP}); fix or remove that record"),
+        ("g.json", f'{{"1": {{"text": "a", "type": "scam"}},\n "2": {{"text": "b", "type": {BIG_INT}}}}}',
+         f"g.json: line 2: not valid JSON ({TOO_LONG}); fix or remove that record"),
+        ("h.json", f'{{"content": "hi", "x": {DEEP}}}\n{{"content": "ok"}}\n',  # JSON Lines in a .json
+         f"h.json: line 1: not valid JSON ({TOO_DEEP}); fix or remove that record"),
+        ("i.json", DEEP, f"i.json: record 1, line 1: not valid JSON ({TOO_DEEP}); fix or remove that record"),
+        ("j.json", BIG_INT, f"j.json: not valid JSON ({TOO_LONG}); fix or remove that record"),
+    ],
+)  # fmt: skip
+def test_huge_numbers_and_deep_nesting_name_the_file_and_record(tmp_path, name, text, expected):
+    path = write(tmp_path / name, text)
+    assert load_error(path) == f"{tmp_path}/{expected}"
+
+
+def test_huge_numbers_in_csv_cells_are_unknown_as_other_odd_values(tmp_path):
+    (c,) = load_file(write(tmp_path / "big.csv", f"content,label,time_on_page_ms\nhi,ham,{BIG_INT}\n"))
+    assert (c.content, c.label, c.time_on_page_ms) == ("hi", 0, None)
+
+
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        ("a.csv", b"content,label\nok,ham\nfoo\rbar,ham\n",
+         'a.csv: line 3: not valid CSV (a carriage return (\\r) outside quotes; quote that field or end '
+         'lines with "\\n")'),
+        ("b.tsv", b"content\tlabel\nfoo\rbar\tham\n", "b.tsv: line 2: not valid CSV (a carriage return"),
+        ("c.txt", b"ham\tok\nspam\tok\nham\tfoo\rbar\n",
+         'c.txt: line 3: a carriage return (\\r) in the text; remove it or end lines with "\\n"'),
+        ("d.csv", b"content,label\r" + b"ok,ham\r" * 3, "d.csv: line 1: not valid CSV (a carriage return"),
+    ],
+)  # fmt: skip
+def test_carriage_returns_mid_line_are_a_load_error(tmp_path, name, data, expected):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert load_error(path).startswith(f"{tmp_path}/{expected}")
+
+
+def test_a_quoted_field_over_the_line_limit_names_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(loaders, "MAX_LINE_BYTES", 200_000)  # over the csv module's default 131,072
+    path = write(tmp_path / "open.csv", 'content,label\nok,ham\n"never closed,ham\n' + "more text\n" * 25_000)
+    assert load_error(path) == (
+        f"{path}: line 3: not valid CSV (a quoted field runs over 200,000 characters; close the quote it"
+        " opens)"
+    )
+
+
+def test_nul_bytes_past_the_sniffed_head_are_no_crash(tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"content,label\n" + b"ok,ham\n" * 20_000 + b"a\x00b,spam\n")
+    comments = load_file(path)
+    assert len(comments) == 20_001 and comments[-1].label == 1 and "\x00" not in comments[-1].content
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate", "train"])
+def test_the_commands_show_a_bad_file_as_one_line(tmp_path, runner, trained_registry, command):
+    path = write(
+        tmp_path / "big.jsonl", f'{{"content": "hi", "label": "ham", "time_on_page_ms": {BIG_INT}}}\n'
+    )
+    args = ["--out", str(tmp_path / "out")] if command == "train" else ["--model", str(trained_registry)]
+    result = runner.invoke(main, [command, str(path), *args])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr == f"Error: {path}: line 1 is not a JSON object ({TOO_LONG}); fix or remove it\n"
 
 
 def test_missing_path_and_empty_directory(tmp_path):

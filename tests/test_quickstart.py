@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from click.testing import CliRunner, Result
 from curl_lines import run_curl
 
 import spamguard
-from spamguard import registry
+from spamguard import registry, server
 from spamguard.app import create_app
 from spamguard.cli import main
 from spamguard.policy import DECISIONS
@@ -178,3 +179,31 @@ def test_a_dangling_current_pointer_is_not_a_model(with_data, registry_dir, quic
         spamguard.load_model(registry_dir)
     else:
         assert isinstance(result.exception, SystemExit) and "Error:" in result.stderr
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that something else already listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_port_in_use_is_an_error_before_any_key_or_curl_line(fresh, trained_registry, runner, held_port,
+                                                                 monkeypatch):  # fmt: skip
+    monkeypatch.setenv("SPAMGUARD_MODEL", str(trained_registry))
+    monkeypatch.setattr(server, "serve", lambda settings: pytest.fail("serve was reached"))
+    result = runner.invoke(main, ["quickstart", "--port", str(held_port)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{held_port}: Address already in use.")
+    assert "--port" in result.stderr and result.stdout == ""
+    assert "curl" not in result.stderr and "starting" not in result.stderr
+    assert not (fresh / "var" / "spamguard.db").exists(), "no key was created"
+
+
+def test_no_serve_does_not_need_the_port(fresh, trained_registry, quickstart, held_port, monkeypatch):
+    monkeypatch.setenv("SPAMGUARD_MODEL", str(trained_registry))
+    result = quickstart("--port", str(held_port))
+    assert result.exit_code == 0, result.output
+    assert shlex.split(curl_line(result))[4] == f"http://127.0.0.1:{held_port}/score"

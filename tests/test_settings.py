@@ -63,6 +63,79 @@ def test_bad_values_name_the_variable(var: str, value: str) -> None:
         load_settings({var: value})
 
 
+NUMBERS = [f for f in fields(Settings) if f.metadata.get("maximum") is not None]
+
+
+def test_every_numeric_setting_has_an_upper_bound() -> None:
+    numeric = {f.name for f in fields(Settings) if type(f.default) in (int, float)}
+    assert {f.name for f in NUMBERS} == numeric - {"port"}  # the port has its own limit, 65535
+
+
+@pytest.mark.parametrize("f", NUMBERS, ids=lambda f: f.name)
+def test_numbers_over_the_bound_name_the_variable_and_the_range(f) -> None:  # type: ignore[no-untyped-def]
+    var, maximum = env_name(f.name), f.metadata["maximum"]
+    assert load_settings({var: str(maximum)}) == Settings(**{f.name: maximum})
+    for value in ("1" + "0" * 300, str(maximum + 1)):
+        with pytest.raises(
+            SettingsError, match=rf"^{var}: expected an? \w+ from \S+ to {maximum}, got '{value[:40]}"
+        ):
+            load_settings({var: value})
+    assert "; from " in f.metadata["help"] and f.metadata["help"].endswith(f" to {maximum}")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("SPAMGUARD_READ_TIMEOUT_S", "1e300"), ("SPAMGUARD_SESSION_LIFETIME_S", "1e300"),
+     ("SPAMGUARD_RATE_LIMIT", "1" + "0" * 400), ("SPAMGUARD_WEBHOOK_MAX_ATTEMPTS", "2000")],
+)  # fmt: skip
+def test_values_that_crashed_the_workers_are_refused_at_start(var: str, value: str, tmp_path: Path) -> None:
+    config = tmp_path / "spamguard.toml"
+    config.write_text(f"{var.removeprefix('SPAMGUARD_').lower()} = {value}\n")
+    with pytest.raises(SettingsError, match=f"^{var}: expected"):
+        load_settings({var: value})
+    with pytest.raises(SettingsError, match=" in .*spamguard.toml: expected"):
+        load_settings({"SPAMGUARD_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize("var", ["SPAMGUARD_READ_TIMEOUT_S", "SPAMGUARD_SESSION_LIFETIME_S"])
+def test_serve_refuses_them_before_starting(var: str, runner, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from spamguard import server
+    from spamguard.cli import main
+
+    monkeypatch.setattr(
+        server, "serve", lambda settings: pytest.fail("serve started with a value it cannot use")
+    )
+    monkeypatch.setenv(var, "1e300")
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (
+        result.stderr.startswith(f"Error: {var}: expected a number from ") and result.stderr.count("\n") == 1
+    )
+
+
+def test_a_huge_value_is_shortened_in_the_message() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"SPAMGUARD_WORKERS": "9" * 5000})
+    assert str(info.value) == f"SPAMGUARD_WORKERS: expected an integer from 1 to 256, got '{'9' * 40}…'"
+
+
+def test_every_number_at_its_bound_builds_a_worker(tmp_path: Path, trained_registry: Path) -> None:
+    """The app a gunicorn worker builds, and its post_worker_init hook, take every maximum."""
+    from spamguard.app import create_app
+    from spamguard.server import _post_worker_init
+
+    environ = {env_name(f.name): str(f.metadata["maximum"]) for f in NUMBERS}
+    settings = load_settings(
+        {**environ, "SPAMGUARD_HOME": str(tmp_path), "SPAMGUARD_MODEL": str(trained_registry)}
+    )
+    _post_worker_init(settings)  # packs SPAMGUARD_READ_TIMEOUT_S into a struct timeval
+    app = create_app(settings, background=False)  # SPAMGUARD_SESSION_LIFETIME_S as a timedelta
+    try:
+        assert app.permanent_session_lifetime.total_seconds() == settings.session_lifetime_s
+    finally:
+        app.extensions["spamguard"].store.close()
+
+
 def test_unknown_variable_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
     load_settings({"SPAMGUARD_RATELIMIT": "5"})
     assert "SPAMGUARD_RATELIMIT" in caplog.text

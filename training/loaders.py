@@ -25,6 +25,8 @@ import csv
 import json
 import logging
 import os
+import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -49,6 +51,10 @@ _JSON_LINES_EXTENSIONS = {".jsonl", ".ndjson"}
 # Files in a data directory that are documentation, not data (compared lower-cased).
 _NOT_DATA_NAMES = {"readme", "license", "licence", "copying", "notice", "authors", "changelog"}
 _NOT_DATA_SUFFIXES = {".md", ".markdown", ".rst", ".html", ".pdf"}
+# JSON's insignificant whitespace, skipped between the elements of a document (see _failing_element).
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+# What the csv module's error says of a "\r" inside an unquoted field.
+_LONE_CR = "new-line character seen in unquoted field"
 
 
 class LoadError(ValueError):
@@ -172,8 +178,11 @@ def _json_lines(path: Path, f: BinaryIO) -> Iterator[Located]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LoadError(f"{path}: line {number} is not a JSON object ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:
+            problem = _json_problem(exc)
+            raise LoadError(
+                f"{path}: line {number} is not a JSON object ({problem}); fix or remove it"
+            ) from None
         yield "line", number, record
 
 
@@ -186,18 +195,26 @@ def _json_file(path: Path, f: BinaryIO) -> list[Located]:
         # JSON Lines if the first line is a whole record; a minified document is read below.
         if "content" in json.loads(first):
             return list(_json_lines(path, f))
-    except (ValueError, TypeError):  # not a record (UnicodeDecodeError is a ValueError too)
+    except (ValueError, TypeError, RecursionError):  # not a record (UnicodeDecodeError is a ValueError)
         pass
     data = f.read(MAX_JSON_DOCUMENT_BYTES + 1)
     if len(data) > MAX_JSON_DOCUMENT_BYTES:
         raise LoadError(f"{path}: a JSON document over {MAX_JSON_DOCUMENT_BYTES:,} bytes; use JSON Lines")
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise LoadError(f"{path}: line {line} is not valid UTF-8; save the file as UTF-8") from None
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LoadError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        # These errors carry no position: find the record by reading the elements one at a time.
+        where = _failing_element(text)
+        raise LoadError(
+            f"{path}: {where}not valid JSON ({_json_problem(exc)}); fix or remove that record"
+        ) from None
     if isinstance(document, list):
         return [("record", n, raw) for n, raw in enumerate(document, 1)]
     if isinstance(document, dict) and "content" in document:
@@ -205,6 +222,52 @@ def _json_file(path: Path, f: BinaryIO) -> list[Located]:
     if isinstance(document, dict) and (rows := scamspot_json_rows(document)) is not None:
         return rows
     raise LoadError(_unknown_shape(path, f"a JSON {type(document).__name__} of another shape"))
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """Say what json.loads found wrong, in words (the HTTP API answers 400 to the same text)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "arrays or objects nested too deeply"
+    # The only other ValueError: an integer over Python's limit on digits converted to int.
+    return f"a number with more than {sys.get_int_max_str_digits():,} digits"
+
+
+def _failing_element(text: str) -> str:
+    """Return where the first unreadable element of a JSON document's top-level array or object
+    starts ("record 3, line 7: " or "line 7: "), or "" if none is found.
+
+    Deep nesting and overlong numbers stop json.loads without a position; reading the top-level
+    elements one at a time with raw_decode finds the one at fault.
+    """
+    decoder = json.JSONDecoder()
+    pos = _skip_space(text, 0)
+    closing = {"[": "]", "{": "}"}.get(text[pos : pos + 1])
+    number = 0
+    while closing is not None:
+        pos = start = _skip_space(text, pos + 1)  # past the "[", "{" or ","
+        number += 1
+        try:
+            if closing == "}":  # a key, then its value
+                _, pos = decoder.raw_decode(text, pos)
+                pos = _skip_space(text, pos)
+                if not text.startswith(":", pos):
+                    return ""
+                pos = _skip_space(text, pos + 1)
+            _, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            line = text.count("\n", 0, start) + 1
+            return f"record {number}, line {line}: " if closing == "]" else f"line {line}: "
+        pos = _skip_space(text, pos)
+        if not text.startswith(",", pos):
+            return ""
+    return ""
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _JSON_SPACE.match(text, pos)
+    return match.end() if match else pos
 
 
 def _csv_file(path: Path, f: BinaryIO) -> list[Located]:
@@ -218,7 +281,9 @@ def _csv_file(path: Path, f: BinaryIO) -> list[Located]:
         reader = csv.reader(_lines(path, f), delimiter="\t" if tabs else ",", strict=True)
         try:
             header = [name.strip() for name in next(reader)]
-        except csv.Error:
+        except csv.Error as exc:
+            if _LONE_CR in str(exc):  # old Mac line ends: the whole file reads as one line
+                raise LoadError(f"{path}: line 1: not valid CSV ({_csv_problem(exc)})") from None
             header = []
         fmt = csv_format(header)
         if fmt is None:
@@ -236,7 +301,7 @@ def _csv_file(path: Path, f: BinaryIO) -> list[Located]:
                     rows.append(("line", number, raw))
                 number = reader.line_num + 1
         except csv.Error as exc:
-            raise LoadError(f"{path}: line {number}: not valid CSV ({exc})") from None
+            raise LoadError(f"{path}: line {number}: not valid CSV ({_csv_problem(exc)})") from None
     return rows
 
 
@@ -245,13 +310,31 @@ def _sms_file(path: Path, f: BinaryIO) -> list[Located]:
     reader = csv.reader(_lines(path, f), delimiter="\t", quoting=csv.QUOTE_NONE)
     rows = []
     with _field_limit(MAX_LINE_BYTES):
-        for cells in reader:
-            raw = sms_row(cells) if cells else {}
-            if raw is None:
-                raise LoadError(f"{path}: line {reader.line_num} is not 'ham<TAB>text' or 'spam<TAB>text'")
-            if raw:
-                rows.append(("line", reader.line_num, raw))
+        try:
+            for cells in reader:
+                raw = sms_row(cells) if cells else {}
+                if raw is None:
+                    raise LoadError(
+                        f"{path}: line {reader.line_num} is not 'ham<TAB>text' or 'spam<TAB>text'"
+                    )
+                if raw:
+                    rows.append(("line", reader.line_num, raw))
+        except csv.Error:  # the only one without quoting: a "\r" mid-line (see _csv_problem)
+            raise LoadError(
+                f"{path}: line {reader.line_num}: a carriage return (\\r) in the text; "
+                'remove it or end lines with "\\n"'
+            ) from None
     return rows
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    # Lines come split at "\n" only, so a lone "\r" (old Mac line ends, or one pasted into a cell)
+    # reaches the reader mid-line, and its own message suggests a Python fix.
+    if _LONE_CR in str(exc):
+        return 'a carriage return (\\r) outside quotes; quote that field or end lines with "\\n"'
+    if "field limit" in str(exc):
+        return f"a quoted field runs over {csv.field_size_limit():,} characters; close the quote it opens"
+    return str(exc)
 
 
 @contextmanager
