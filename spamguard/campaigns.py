@@ -7,6 +7,11 @@ stored text. Grouping is greedy and deterministic: oldest first, a comment joins
 whose first comment (its representative, whose pk is the campaign's id) is near it, so every member
 is a near-duplicate of the text the moderator sees.
 
+The campaign of one comment (to decide it, or to show it one by one) is found around that comment,
+however long the queue: its held near-duplicates come from the history's band indexes (a sketch within
+3 bits of another shares one of its four 16-bit bands exactly), plus the held comments the history has
+no row for, their sketches computed. Both reads are bounded; an answer says when a bound was reached.
+
 Deciding a campaign decides each member with `moderation_store.decide`, one transaction per comment:
 each gets its own verdict, audit row, webhook delivery and label, as a single decision would, and a
 member someone decided meanwhile is a conflict, reported, not overwritten.
@@ -26,6 +31,12 @@ from spamguard.store import Store
 
 # Held comments read per grouping (oldest first): bounds the queue page's cost on a huge backlog.
 MAX_SCAN = 2000
+# The campaign of one comment: held comments read per band of its sketch (oldest first), and held
+# comments without a history row read (their sketches computed, ~0.1 ms each the first time).
+MAX_CANDIDATES = 2000
+MAX_UNSKETCHED = 2000
+# Members one request decides or shows, each decision its own transaction: the rest on the next call.
+MAX_MEMBERS = ms.MAX_PAGE
 MIN_MEMBERS = 2  # a group of one is just a comment
 SHOWN_AUTHORS = 5
 
@@ -61,6 +72,8 @@ class Outcome:
     decided: list[ms.ModeratedComment] = field(default_factory=list)
     conflicts: list[ms.ModeratedComment] = field(default_factory=list)  # decided by someone else first
     skipped: list[int] = field(default_factory=list)  # not (or no longer) near the representative
+    # A bound (MAX_MEMBERS, MAX_CANDIDATES, MAX_UNSKETCHED) stopped the search: more may be held.
+    more: bool = False
 
 
 class NoSketch(ValueError):
@@ -170,15 +183,44 @@ def _comments(store: Store, pks: list[int]) -> dict[int, ms.ModeratedComment]:
     return {c.pk: c for c in map(ms._comment, rows.fetchall())}
 
 
-def decide(store: Store, pk: int, verdict: str, moderator: str, members: list[int] | None = None) -> Outcome:
-    """Decide the campaign of comment `pk`: every held comment of its site near its text.
+# Held comments sharing band i of a sketch, oldest first by the history's time (the band index's
+# order, so each read stops at :n), with their stored sketches.
+_BANDS_SQL = " UNION ALL ".join(
+    f"SELECT * FROM (SELECT {i} AS band, c.id, h.simhash FROM history h"
+    " JOIN comments c ON c.site = h.site AND c.comment_id = h.comment_id"
+    f" WHERE h.site = :site AND h.band{i} = :b{i} AND c.status = 'held' ORDER BY h.at LIMIT :n) AS q{i}"
+    for i in range(history.BANDS)
+)
+_UNSKETCHED_SQL = (
+    "SELECT c.id, c.record FROM comments c WHERE c.site = :site AND c.status = 'held' AND NOT EXISTS"
+    " (SELECT 1 FROM history h WHERE h.site = c.site AND h.comment_id = c.comment_id) ORDER BY c.id LIMIT :n"
+)
 
-    With `members` (the pks a moderator was shown), decide those of them that are still near it;
-    without, every held near-duplicate as it stands now (the representative included, if held).
-    Raises moderation_store.NotFound, or NoSketch when the comment is too short to compare.
-    """
-    if verdict not in ms.VERDICTS:
-        raise ValueError(f"a verdict is 'ham' or 'spam', not {verdict!r}")
+
+def _near(store: Store, site: str, sketch: int) -> tuple[list[int], bool]:
+    """Return the pks of a site's held comments within NEAR_DUP_BITS of a sketch, oldest first, and
+    whether the search was complete (False when MAX_CANDIDATES or MAX_UNSKETCHED stopped it)."""
+    params: dict[str, Any] = {"site": site, "n": MAX_CANDIDATES}
+    params.update({f"b{i}": band for i, band in enumerate(history.bands(sketch))})
+    rows = store.execute(_BANDS_SQL, params).fetchall()
+    read = [0] * history.BANDS
+    near: set[int] = set()
+    for band, pk, stored in rows:
+        read[int(band)] += 1
+        if history.hamming(int(stored), sketch) <= history.NEAR_DUP_BITS:
+            near.add(int(pk))
+    complete = max(read) < MAX_CANDIDATES
+    unsketched = store.execute(_UNSKETCHED_SQL, {"site": site, "n": MAX_UNSKETCHED}).fetchall()
+    complete = complete and len(unsketched) < MAX_UNSKETCHED
+    for pk, record in unsketched:
+        computed = _stored_or_computed(int(pk), None, record)
+        if computed is not None and history.hamming(computed, sketch) <= history.NEAR_DUP_BITS:
+            near.add(int(pk))
+    return sorted(near), complete
+
+
+def _seed(store: Store, pk: int) -> tuple[ms.ModeratedComment, int]:
+    """Return comment `pk` and its sketch; raise moderation_store.NotFound, or NoSketch."""
     leader = ms.get_by_pk(store, pk)
     if leader is None:
         raise ms.NotFound(f"no comment {pk}")
@@ -191,20 +233,77 @@ def decide(store: Store, pk: int, verdict: str, moderator: str, members: list[in
         raise NoSketch(
             f"comment {pk} is too short to have near-duplicates (under {history.MIN_SKETCH_WORDS} words)"
         )
-    held = {p: s for p, _, s in _held(store, leader.site)}
-    near = {
-        p for p, s in held.items() if s is not None and history.hamming(s, sketch) <= history.NEAR_DUP_BITS
-    }
+    return leader, sketch
+
+
+def campaign_of(store: Store, pk: int) -> tuple[Campaign | None, bool]:
+    """Return the campaign of comment `pk` (its held near-duplicates on its site, at most MAX_MEMBERS,
+    oldest first; None when fewer than MIN_MEMBERS), and whether it is whole (no bound was reached).
+
+    Raises moderation_store.NotFound, or NoSketch when the comment is too short to compare.
+    """
+    leader, sketch = _seed(store, pk)
+    near, complete = _near(store, leader.site, sketch)
+    found = _comments(store, near[:MAX_MEMBERS])
+    group = [found[p] for p in near[:MAX_MEMBERS] if p in found]
+    if len(group) < MIN_MEMBERS:
+        return None, complete
+    authors = list(dict.fromkeys(_author(c) for c in group))
+    whole = complete and len(near) <= MAX_MEMBERS
+    return Campaign(tuple(group), tuple(authors[:SHOWN_AUTHORS]), len(authors)), whole
+
+
+def _shown(store: Store, pks: list[int]) -> dict[int, tuple[ms.ModeratedComment, int | None]]:
+    """Return comments by pk (any status), each with its sketch (the history's, or computed)."""
+    params: dict[str, Any] = {f"p{i}": pk for i, pk in enumerate(p for p in pks if ms._in_range(p))}
+    if not params:  # a pk beyond the database's integers names no comment
+        return {}
+    columns = ", ".join("c." + name.strip() for name in ms._COLUMNS.split(","))
+    rows = store.execute(
+        f"SELECT {columns}, h.simhash FROM comments c"
+        " LEFT JOIN history h ON h.site = c.site AND h.comment_id = c.comment_id"
+        f" WHERE c.id IN ({', '.join(':' + k for k in params)})",
+        params,
+    ).fetchall()
+    out: dict[int, tuple[ms.ModeratedComment, int | None]] = {}
+    for row in rows:
+        comment = ms._comment(row[:-1])
+        record = row[3] if row[-1] is None else None
+        out[comment.pk] = (comment, _stored_or_computed(comment.pk, row[-1], record))
+    return out
+
+
+def decide(store: Store, pk: int, verdict: str, moderator: str, members: list[int] | None = None) -> Outcome:
+    """Decide the campaign of comment `pk`: every held comment of its site near its text.
+
+    With `members` (the pks a moderator was shown), decide those of them that are still near it;
+    without, the held near-duplicates as they stand now (the representative included, if held), at
+    most MAX_MEMBERS, oldest first: `more` says a bound was reached and there may be others.
+    Raises moderation_store.NotFound, or NoSketch when the comment is too short to compare.
+    """
+    if verdict not in ms.VERDICTS:
+        raise ValueError(f"a verdict is 'ham' or 'spam', not {verdict!r}")
+    leader, sketch = _seed(store, pk)
     outcome = Outcome()
-    targets = sorted(near) if members is None else [p for p in dict.fromkeys(members) if p in near]
-    for other in [] if members is None else [p for p in dict.fromkeys(members) if p not in near]:
-        # Decided since it was shown: a conflict that tells by whom. Held but not near (another
-        # site's, another text): left as it is.
-        current = ms.get_by_pk(store, other) if other not in held else None
-        if current is not None and current.status != "held":
-            outcome.conflicts.append(current)
-        else:
-            outcome.skipped.append(other)
+    if members is None:
+        near, complete = _near(store, leader.site, sketch)
+        targets, outcome.more = near[:MAX_MEMBERS], not complete or len(near) > MAX_MEMBERS
+    else:
+        targets = []
+        shown = _shown(store, list(dict.fromkeys(members)))
+        for other in dict.fromkeys(members):
+            current, other_sketch = shown.get(other, (None, None))
+            if current is not None and current.status != "held":
+                outcome.conflicts.append(current)  # decided since it was shown: tells by whom
+            elif (
+                current is not None
+                and current.site == leader.site
+                and other_sketch is not None
+                and history.hamming(other_sketch, sketch) <= history.NEAR_DUP_BITS
+            ):
+                targets.append(other)
+            else:  # gone, or held but not near (another site's, another text): left as it is
+                outcome.skipped.append(other)
     for target in targets:
         try:
             outcome.decided.append(ms.decide(store, target, verdict, moderator, expected_status="held"))

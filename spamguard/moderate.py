@@ -267,19 +267,28 @@ def queue() -> str:
     limit = _int_arg("limit", PAGE)
     wanted = request.args.get("campaign")
     cursor = request.args.get("cursor")
-    # Campaigns are shown as groups, their members left out of the list (a plain list when filtering).
-    groups = [] if reason or q else campaigns.campaigns(store, site or None)
-    grouped = {pk for group in groups for pk in group.members}
     if wanted:
-        chosen = [group for group in groups if str(group.id) == wanted]
-        items, next_cursor = (list(chosen[0].comments) if chosen else []), None
-        groups, grouped = chosen, set()
+        # One campaign, found around its comment as the API decides it (not only among the groups
+        # listed from the oldest held comments).
+        chosen = _campaign_of(store, wanted)
+        items, next_cursor = (list(chosen.comments) if chosen else []), None
+        groups, grouped = ([chosen] if chosen else []), set()
     else:
+        # Campaigns are shown as groups, their members left out of the list (a plain list when filtering).
+        groups = [] if reason or q else campaigns.campaigns(store, site or None)
+        grouped = {pk for group in groups for pk in group.members}
         try:
             items, next_cursor = ms.queue(store, site=site or None, reason=reason or None, search=q or None,
                                           limit=limit, cursor=cursor)  # fmt: skip
         except ValueError as exc:  # a cursor the pages never made
             raise BadInput(str(exc)) from None
+        if q and not items and next_cursor:  # the search stopped at its bound (ms.MAX_SEARCH_SCAN)
+            flash(
+                f"No match in the {ms.MAX_SEARCH_SCAN:,} held comments searched, and more are held after"
+                f" comment {next_cursor}: narrow the search (a site, a reason), or add &cursor={next_cursor}"
+                " to the address to search on.",
+                "warning",
+            )
     counts = [(name, c["held"]) for name, c in ms.counts_by_site(store).items() if c["held"] or name == site]
     views = [view(c) for c in items if c.pk not in grouped]
     known = sorted({r[1] for v in views for r in v.reasons})
@@ -289,6 +298,23 @@ def queue() -> str:
         known_reasons=known, back=request.full_path, limit=limit if limit != PAGE else None,
         groups=[group_view(group) for group in groups] if not cursor else [], campaign=wanted,
     )  # fmt: skip
+
+
+def _campaign_of(store: Any, wanted: str) -> campaigns.Campaign | None:
+    """Return the campaign of the comment a `?campaign=` names, or None (no such campaign now)."""
+    if not wanted.isascii() or not wanted.isdigit() or len(wanted) > 19 or int(wanted) > ms.MAX_PK:
+        return None
+    try:
+        found, whole = campaigns.campaign_of(store, int(wanted))
+    except (ms.NotFound, campaigns.NoSketch):
+        return None
+    if found is not None and not whole:
+        flash(
+            f"This campaign may have more held members than the {len(found.members)} shown: decide these,"
+            " then open it again for the rest.",
+            "warning",
+        )
+    return found
 
 
 @bp.get("/recent")

@@ -188,13 +188,19 @@ def moderation_decide_campaign(pk: int) -> Response:
         error = {"code": "conflict", "field": "verdict", "conflicts": conflicts, "skipped": outcome.skipped,
                  "message": f"nothing left to decide in the campaign of comment {pk}: its members were "
                  "decided by someone else first, or are no longer held"}  # fmt: skip
+        if outcome.more:  # a bound, not another moderator: say which
+            error |= {"code": "search_bound", "more": True, "message": (
+                f"nothing decided in the campaign of comment {pk}: its near-duplicates are looked for among"
+                f" at most {campaigns.MAX_CANDIDATES} held comments per band of its sketch and the first"
+                f" {campaigns.MAX_UNSKETCHED} held without a history row, and none read was near it; send"
+                " the members to decide, or decide them one by one")}  # fmt: skip
         response = jsonify({"error": error})
         response.status_code = 409
         return response
     g.site = outcome.decided[0].site
     webhooks.wake()
     return jsonify({"campaign": pk, "verdict": verdict, "decided": [item(c) for c in outcome.decided],
-                    "conflicts": conflicts, "skipped": outcome.skipped})  # fmt: skip
+                    "conflicts": conflicts, "skipped": outcome.skipped, "more": outcome.more})  # fmt: skip
 
 
 def _site_key(st: Any) -> ApiKey:
@@ -337,7 +343,12 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": [
                     query("site", "only this site"),
                     query("reason", "only comments with a reason whose signal starts with this"),
-                    query("q", "only comments whose record contains this text (case-insensitive)"),
+                    query(
+                        "q",
+                        "only comments whose content, author name, e-mail or URL contains this text (any "
+                        "case, literally); a search reads at most "
+                        f"{ms.MAX_SEARCH_SCAN} held comments a page",
+                    ),
                     query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": ms.MAX_PAGE}),
                     query(
                         "cursor",
@@ -412,7 +423,8 @@ def openapi_paths() -> dict[str, Any]:
                 "description": "Each member gets its own verdict, audit entry, webhook delivery and label. "
                 "With `members` (the pks shown), only those still near the representative are decided. "
                 "Members someone else decided first are listed in `conflicts`; if nothing was left to "
-                "decide, the answer is 409.",
+                f"decide, the answer is 409. Without `members`, at most {ms.MAX_PAGE} are decided per call, "
+                "oldest first; `more` says a bound was reached and more may be held: call again.",
                 "security": [{"moderatorToken": []}],
                 "parameters": [pk],
                 "requestBody": decision_body(
@@ -434,12 +446,16 @@ def openapi_paths() -> dict[str, Any]:
                                 "decided": {"type": "array", "items": item_schema},
                                 "conflicts": {"type": "array", "items": {"type": "object"}},
                                 "skipped": {"type": "array", "items": {"type": "integer"}},
+                                "more": {"type": "boolean"},
                             },
                         },
                     ),
                     "400": error("no verdict, or not ham/spam; bad members; a comment too short to compare"),
                     "404": error("no such comment"),
-                    "409": error("nothing left to decide: `conflicts` says who decided the members"),
+                    "409": error(
+                        "nothing left to decide: `conflicts` says who decided the members (code"
+                        " `search_bound`: a bound stopped the search before a held near-duplicate)"
+                    ),
                     **json_body,
                     **moderation,
                 },

@@ -14,6 +14,7 @@ comment and the platform.
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,14 @@ VERDICTS = {"ham": "approved", "spam": "rejected"}
 MAX_PAGE = 500
 # Largest primary key either database holds (a signed 64-bit integer): the largest cursor.
 MAX_PK = 2**63 - 1
+# What a queue search looks in: the record's text fields, not its JSON (where field names match and
+# quotes, backslashes, control and non-ASCII characters are escaped).
+SEARCH_FIELDS = ("content", "author_name", "author_email", "author_url")
+# Held comments one search reads from its cursor on (in batches): bounds a request on a huge queue.
+# Matching is in Python (SQLite's LOWER and LIKE fold ASCII only), ~10 µs a comment of 50 words:
+# 10,000 read without a match took 105 ms on SQLite, 146 ms on PostgreSQL (2 cores, load ~4.5).
+MAX_SEARCH_SCAN = 10_000
+SEARCH_BATCH = 1000
 
 _COLUMNS = (
     "id, site, comment_id, record, score, decision, status, reasons, model_version, created_at,"
@@ -123,8 +132,10 @@ def queue(
     """Return held comments oldest first, and the cursor of the next page (None on the last page).
 
     `reason` keeps comments with a reason whose signal starts with it (`link:` or `link:shortener`);
-    `search` keeps those whose record contains it (case-insensitive). The cursor is the last pk
-    seen, so paging is stable while comments arrive and are decided: no item comes twice.
+    `search` keeps those whose content, author name, e-mail or URL contains it, in any case (Unicode
+    case folding). The cursor is the last pk seen, so paging is stable while comments arrive and are
+    decided: no item comes twice. A search stops after reading MAX_SEARCH_SCAN held comments: its
+    page can then be short, even empty, with a cursor to search on from.
     """
     where = ["status = 'held'"]
     params: dict[str, Any] = {"after": _cursor(cursor), "n": _page(limit) + 1}
@@ -134,16 +145,51 @@ def queue(
     if reason:
         where.append("reasons LIKE :reason ESCAPE '!'")
         params["reason"] = '%"signal": "' + _like(reason) + "%"
+    sql = f"SELECT {_COLUMNS} FROM comments WHERE {' AND '.join(where)} AND id > :after ORDER BY id LIMIT :n"
     if search:
-        where.append("LOWER(record) LIKE :search ESCAPE '!'")
-        params["search"] = "%" + _like(search.lower()) + "%"
-    rows = store.execute(
-        f"SELECT {_COLUMNS} FROM comments WHERE {' AND '.join(where)} AND id > :after ORDER BY id LIMIT :n",
-        params,
-    ).fetchall()
+        return _search(store, sql, params, _fold(search))
+    rows = store.execute(sql, params).fetchall()
     items = [_comment(r) for r in rows[: params["n"] - 1]]
     more = len(rows) == params["n"]
     return items, (str(items[-1].pk) if more and items else None)
+
+
+def _fold(text: str) -> str:
+    """Return text as search compares it: NFKC-normalised and case-folded (ß ~ SS, Σ ~ σ ~ ς)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _contains(record: str, wanted: str) -> bool:
+    """Whether one of a stored record's SEARCH_FIELDS contains the folded text."""
+    try:
+        fields = json.loads(record)
+    except ValueError:
+        return False
+    return isinstance(fields, dict) and any(
+        isinstance(value, str) and wanted in _fold(value) for value in map(fields.get, SEARCH_FIELDS)
+    )
+
+
+def _search(
+    store: Store, sql: str, params: dict[str, Any], wanted: str
+) -> tuple[list[ModeratedComment], str | None]:
+    """Return `queue`'s page of the rows `sql` reads that contain `wanted`, reading batches from the
+    cursor on until the page is full, the rows run out or MAX_SEARCH_SCAN were read."""
+    page, read = params["n"] - 1, 0
+    items: list[ModeratedComment] = []
+    while read < MAX_SEARCH_SCAN:
+        n = min(SEARCH_BATCH, MAX_SEARCH_SCAN - read)
+        rows = store.execute(sql, {**params, "n": n}).fetchall()
+        for row in rows:
+            if _contains(row[3], wanted):
+                if len(items) == page:  # one more than the page: there is a next page
+                    return items, str(items[-1].pk)
+                items.append(_comment(row))
+        if len(rows) < n:
+            return items, None
+        read += n
+        params = {**params, "after": int(rows[-1][0])}
+    return items, str(params["after"])  # stopped at the bound: search on from the last one read
 
 
 def _cursor(cursor: str | None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from spamguard import campaigns, history, webhooks
@@ -100,6 +102,62 @@ def test_members_someone_decided_first_are_conflicts(client, store, mod, campaig
     again = {"verdict": "spam", "members": [campaign[1]]}
     r = client.post(f"/moderation/campaigns/{campaign[0]}", json=again, headers=mod)
     assert r.status_code == 409 and r.get_json()["error"]["conflicts"][0]["decided_by"] == "bo"
+
+
+def distinct(n: int) -> list[str]:
+    """Return n unrelated comments of 12 words (no two near each other)."""
+    rng = random.Random(n)
+    words = [f"word{i}" for i in range(5000)]
+    return [" ".join(rng.choice(words) for _ in range(12)) for _ in range(n)]
+
+
+def test_a_campaign_behind_2000_held_comments_is_decided(client, store, mod) -> None:  # type: ignore[no-untyped-def]
+    # The campaign used to be looked for among the oldest 2,000 held comments only: 409, or all skipped.
+    for i, text in enumerate(distinct(2005)):
+        hold(store, "blog", f"d{i}", text)
+    pks = [hold(store, "blog", f"p{i}", PITCH.format("")) for i in range(5)]
+    shown = {"verdict": "spam", "members": pks[:2]}
+    r = client.post(f"/moderation/campaigns/{pks[0]}", json=shown, headers=mod)
+    assert r.status_code == 200, r.get_json()
+    assert [c["pk"] for c in r.get_json()["decided"]] == pks[:2] and r.get_json()["skipped"] == []
+    r = client.post(f"/moderation/campaigns/{pks[0]}", json={"verdict": "spam"}, headers=mod)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert [c["pk"] for c in body["decided"]] == pks[2:] and body["skipped"] == [] and body["more"] is False
+    assert {ms.get_by_pk(store, pk).status for pk in pks} == {"rejected"}
+    assert ms.held_count(store) == 2005
+
+
+def test_a_big_campaign_is_decided_a_bounded_part_at_a_time(client, store, mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pks = [hold(store, "blog", f"p{i}", PITCH.format("!" * i), sketch=i != 4) for i in range(6)]
+    monkeypatch.setattr(campaigns, "MAX_MEMBERS", 4)
+    monkeypatch.setattr(campaigns, "MAX_CANDIDATES", 2)  # held comments read per band of the sketch
+    decided, calls, more = [], 0, True
+    while more and calls < len(pks):  # each call decides some: "more" until none is left
+        body = client.post(
+            f"/moderation/campaigns/{pks[0]}", json={"verdict": "spam"}, headers=mod
+        ).get_json()
+        assert body["conflicts"] == [] == body["skipped"] and 1 <= len(body["decided"]) <= 4, body
+        decided += [c["pk"] for c in body["decided"]]
+        more, calls = body["more"], calls + 1
+    assert not more and calls > 1 and sorted(decided) == pks and len(decided) == len(pks)
+
+
+def test_a_bound_that_stops_the_search_is_said_so(client, store, mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed = hold(store, "blog", "p0", PITCH.format(""))
+    ms.decide(store, seed, "spam", "bo")
+    for i, text in enumerate(distinct(3)):  # held, the history has no row for them: read and computed
+        hold(store, "blog", f"d{i}", text, sketch=False)
+    late = hold(store, "blog", "p1", PITCH.format("!"), sketch=False)
+    monkeypatch.setattr(campaigns, "MAX_UNSKETCHED", 3)
+    r = client.post(f"/moderation/campaigns/{seed}", json={"verdict": "spam"}, headers=mod)
+    error = r.get_json()["error"]
+    assert r.status_code == 409 and error["code"] == "search_bound" and error["more"] is True
+    assert "someone else" not in error["message"] and "the first 3 held without" in error["message"]
+    assert ms.get_by_pk(store, late).status == "held"
+    monkeypatch.setattr(campaigns, "MAX_UNSKETCHED", 5)
+    body = client.post(f"/moderation/campaigns/{seed}", json={"verdict": "spam"}, headers=mod).get_json()
+    assert [c["pk"] for c in body["decided"]] == [late] and body["more"] is False
 
 
 @pytest.mark.parametrize(
@@ -215,3 +273,21 @@ def test_bad_campaign_forms_are_400(ui, data) -> None:  # type: ignore[no-untype
 
     r = ui.post("/moderate/campaign", data={"csrf_token": page_token(ui), **data})
     assert r.status_code == 400 and b"Bad request" in r.data
+
+
+def test_one_by_one_finds_the_campaign_behind_the_oldest_held(ui, ui_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    st = ui_app.extensions["spamguard"].store
+    monkeypatch.setattr(campaigns, "MAX_SCAN", 5)  # the listing groups the oldest 5: not these
+    for i, text in enumerate(distinct(6)):
+        hold(st, "blog", f"d{i}", text)
+    pks = [hold(st, "blog", f"x{i}", PITCH.format("!" * i)) for i in range(3)]
+    page = ui.get(f"/moderate/?campaign={pks[0]}").data.decode()
+    assert "One campaign, comment by comment." in page and page.count('class="campaign"') == 1
+    assert all(f'id="c-{pk}"' in page and f'name="members" value="{pk}"' in page for pk in pks)
+    assert 'id="c-' + str(pks[0] - 1) + '"' not in page
+    monkeypatch.setattr(campaigns, "MAX_MEMBERS", 2)
+    page = ui.get(f"/moderate/?campaign={pks[0]}").data.decode()
+    assert f'id="c-{pks[2]}"' not in page and "may have more held members than the 2 shown" in page
+    for wanted in ("x", "1" * 30, str(pks[0] - 1), "999999"):  # not a campaign now: said so, no error
+        page = ui.get(f"/moderate/?campaign={wanted}").data.decode()
+        assert "This campaign has been decided, or is no longer a campaign." in page

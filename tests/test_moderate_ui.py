@@ -304,6 +304,24 @@ def test_filters_and_search(ui: Any, st: Any) -> None:
     assert shown(ui.get("/moderate/").data)
 
 
+def test_search_reads_the_text_in_any_case(ui: Any, st: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    hold(st, "blog", "u1", content="Über ÄPFEL")
+    hold(st, "blog", "g1", content="ΣΟΦΙΑ")
+    hold(st, "blog", "q1", content='he said "hello there"', author_name="Zoë")
+    hold(st, "blog", "p1", content="C:\\Users\\bob")
+    found = lambda q: re.findall(r'id="c-\d+"', ui.get("/moderate/", query_string={"q": q}).data.decode())  # noqa: E731
+    for q, n in [("über", 1), ("äpfel", 1), ("σοφια", 1), ('"hello there"', 1), ("ZOË", 1),
+                 ("C:\\Users", 1), ("content", 0), ('"site"', 0), ("blog", 0)]:  # fmt: skip
+        assert len(found(q)) == n, q
+    assert "Über ÄPFEL" in ui.get("/moderate/?q=%C3%BCber").data.decode()
+    monkeypatch.setattr(ms, "MAX_SEARCH_SCAN", 2)  # no match among the 2 read: said so, and where to go on
+    page = ui.get("/moderate/", query_string={"q": "c:\\users"}).data.decode()
+    cursor = re.search(r"&amp;cursor=(\d+) to the address", page).group(1)
+    assert "No match in the 2 held comments searched" in page and not found("c:\\users")
+    page = ui.get("/moderate/", query_string={"q": "c:\\users", "cursor": cursor}).data.decode()
+    assert "C:\\Users\\bob" in page
+
+
 def test_paging(ui: Any, st: Any) -> None:
     for i in range(5):
         hold(st, "blog", f"p{i}")

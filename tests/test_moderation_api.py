@@ -130,6 +130,60 @@ def test_queue_filters(client, store, mod) -> None:  # type: ignore[no-untyped-d
     assert ids("site=nowhere") == []
 
 
+# Held texts a search must find as typed: non-ASCII in any case, quotes, control characters, a backslash.
+TEXTS = {
+    "uml": "Über ÄPFEL und Birnen",
+    "greek": "ΣΟΦΙΑ και γνώση",
+    "quote": 'he said "hello there" and left',
+    "newline": "first line here\nsecond line",
+    "path": "look in C:\\Users\\bob for it",
+    "tab": "a\tb",
+}
+
+
+def held_texts(store) -> None:  # type: ignore[no-untyped-def]
+    for cid, text in TEXTS.items():
+        hold(store, "blog", cid, text)
+    store.insert_comment("blog", "author", {"id": "author", "site": "blog", "content": "plain words",
+                         "author_name": "Zoë Straße", "author_email": "ZOE@Example.org",
+                         "author_url": "https://zoe.example/Ünïcode"}, verdict())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "q, found",
+    [("über", ["uml"]), ("Über", ["uml"]), ("ÄPFEL", ["uml"]), ("äpfel", ["uml"]), ("apfel", []),
+     ("σοφια", ["greek"]), ("ΣΟΦΙΑ", ["greek"]), ("σοφία", []), ("ΓΝΏΣΗ", ["greek"]),
+     ('"hello there"', ["quote"]), ("here\nsecond", ["newline"]), ("C:\\Users", ["path"]), ("\t", ["tab"]),
+     ("content", []), ('"site"', []), ("blog", []), ("author", []), ("u00dc", []), ("\\n", []),
+     ("zoë", ["author"]), ("STRASSE", ["author"]), ("zoe@example", ["author"]), ("ünïcode", ["author"]),
+     ("a%b", []), ("a_b", []), ("%", []), ("e", ["uml", "quote", "newline", "path", "author"])],
+)  # fmt: skip
+def test_queue_search_reads_the_text_in_any_case(client, store, mod, q: str, found: list[str]) -> None:  # type: ignore[no-untyped-def]
+    held_texts(store)
+    r = client.get("/moderation/queue?q=" + quote(q), headers=mod)
+    assert r.status_code == 200 and [i["id"] for i in r.get_json()["items"]] == found
+
+
+def test_queue_search_pages_and_stops_at_its_bound(client, store, mod, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pks = [hold(store, "blog", f"c{i}", "Grüße" if i % 4 == 0 else "nothing") for i in range(13)]
+    monkeypatch.setattr(ms, "SEARCH_BATCH", 2)
+    pages, cursor = [], ""
+    while cursor is not None:  # pages of 2, in batches of 2
+        body = client.get(f"/moderation/queue?q=GR%C3%9CSSE&limit=2&cursor={cursor}", headers=mod).get_json()
+        pages.append([i["pk"] for i in body["items"]])
+        cursor = body["next_cursor"]
+    assert pages == [[pks[0], pks[4]], [pks[8], pks[12]]]
+    monkeypatch.setattr(ms, "MAX_SEARCH_SCAN", 3)  # a page reads at most 3: short pages, then on
+    pages, cursors, cursor = [], [], ""
+    while cursor is not None and len(pages) < 10:
+        body = client.get(f"/moderation/queue?q=gr%C3%BCsse&cursor={cursor}", headers=mod).get_json()
+        pages.append([i["pk"] for i in body["items"]])
+        cursor = body["next_cursor"]
+        cursors.append(cursor)
+    assert pages == [[pks[0]], [pks[4]], [pks[8]], [], [pks[12]]]  # an empty page, then on
+    assert cursors == [str(pks[2]), str(pks[5]), str(pks[8]), str(pks[11]), None]
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=x", "cursor=abc", "cursor=-1"])
 def test_queue_bad_paging(client, mod, query: str) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/moderation/queue?" + query, headers=mod)
