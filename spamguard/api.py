@@ -58,14 +58,20 @@ def readyz() -> Response:
         missing.append(f"model: {st.holder.error or 'not loaded yet'}")
     degraded = None
     try:
-        st.store.ping()
+        st.store.ping()  # reads and a write lock (or a writable session)
     except StoreError as exc:
+        store_error: str | None = str(exc)
+    else:
+        # A write of this worker failed and none has succeeded since (spamguard/spool.py): down until
+        # its drain writes again, whatever the probe saw a moment later.
+        store_error = st.spool.error
+    if store_error is not None:
         # Still ready while the spool takes the writes: a load balancer must keep sending comments
         # here (every replica shares the database, so none would be better), see docs/reliability.md.
         if model is not None and st.spool.writable():
-            degraded = str(exc)
+            degraded = store_error
         else:
-            missing.append(f"store: {exc}")
+            missing.append(f"store: {store_error}")
     if missing:
         # A model loads or the database comes back within seconds: a balancer may ask again soon.
         return error_response(503, "not_ready", "; ".join(missing), missing=missing,

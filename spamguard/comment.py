@@ -14,6 +14,9 @@ from spamguard.normalize import ascii_host, host_of, with_scheme
 # A field longer than this is not a name, an address or a URL: it is kept out of the
 # features (content has its own, larger bound in normalize.py).
 MAX_FIELD_CHARS = 2048
+# `id` and `site` are index keys: PostgreSQL's btree holds at most 2,704 bytes per entry, and
+# (site, comment_id) is one entry. Bounded in UTF-8 bytes, not characters (2,000 CJK ones are 6 KB).
+MAX_KEY_BYTES = 1024
 # Content is stored whole (the HTTP body limit bounds it); this only rejects absurd files.
 MAX_CONTENT_CHARS = 1_048_576
 
@@ -199,9 +202,9 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
             value = str(value)  # platforms often send numeric ids
         if not isinstance(value, str):
             raise RecordError(f"'{name}' must be a string", name)
+        if name in ("id", "site") and ("\x00" in value or _utf8_len(value) > MAX_KEY_BYTES):
+            raise RecordError(f"'{name}' must be at most {MAX_KEY_BYTES} bytes in UTF-8, without NUL", name)
         if "\x00" in value or len(value) > MAX_FIELD_CHARS:
-            if name in ("id", "site"):
-                raise RecordError(f"'{name}' must be under {MAX_FIELD_CHARS} characters without NUL", name)
             continue
         value = _without_surrogates(value.strip())
         if not value:
@@ -217,6 +220,11 @@ def parse_record(raw: Mapping[str, Any], *, source: str | None = None) -> Commen
     values["time_on_page_ms"] = _parse_time_on_page(raw.get("time_on_page_ms"))
     values["label"] = parse_label(raw.get("label"))
     return Comment(**values)
+
+
+def _utf8_len(value: str) -> int:
+    # Lone surrogates (from JSON escapes) count as the 3 bytes they are refused or replaced by.
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
 def _without_surrogates(value: str) -> str:

@@ -7,6 +7,10 @@ its own file (a rename to `sealed-…`), and the active files of dead workers on
 writes the sealed files into the store and deletes each one only after all its rows are committed.
 Replays are harmless: the store keeps one row per (site, comment_id) and ignores the rest, so a
 file drained twice (a worker killed between the last commit and the unlink) stores each comment once.
+
+The store counts as down until it takes writes again: `Store.ping()` tries for the write lock
+(SQLite) or a writable session (PostgreSQL), and a drain that fails on any error but a refused
+value stops and keeps its file. Only a value the database cannot hold (StoreValueError) is set aside.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from spamguard.store import Store, StoreError, StoreValueError, utcnow
 log = logging.getLogger(__name__)
 
 SPOOL_DIR = "spool"
-# Records the store refused although it was up (a value the database cannot hold): kept, not retried.
+# Records the store refused for their value (StoreValueError, a value the database cannot hold):
+# kept, not retried. Any other error while draining is the store still down: the file waits.
 FAILED = "failed.jsonl"
 # After a failed write, requests skip the store for this long (the drain thread probes it meanwhile),
 # so an outage costs one failed attempt per second, not one per request.
@@ -93,7 +98,7 @@ class Spool:
         return True
 
     def mark_down(self, exc: Exception) -> None:
-        """Take the store to be down for the next `retry_s` seconds."""
+        """Take the store to be down for the next `retry_s` seconds, and until a drain writes to it."""
         if self.error is None:
             log.error("store unavailable, spooling scored comments to %s: %s", self.dir, exc)
         self.error = str(exc)
@@ -174,24 +179,31 @@ class Spool:
     # -- draining ----------------------------------------------------------------------------
 
     def drain(self) -> int:
-        """Seal and write every spool file this worker may take into the store; return rows stored."""
+        """Seal and write every spool file this worker may take into the store; return rows stored.
+
+        The store is back (`error` cleared) only once it took a write lock and every file was written.
+        """
         with self._drain_lock:
             self._seal_own()
             self._seal_dead()
             sealed = [p for p in self.files() if p.name.startswith("sealed-")]
+            stored = 0
             if self.error is not None or sealed:
                 try:
-                    self.store.ping()
+                    self.store.ping()  # can it take writes, not only answer reads
                 except StoreError as exc:
                     self.mark_down(exc)
                     self.metrics.spool_records.set(self.depth())
                     return 0
-                if self.error is not None:
-                    log.warning("store is back: %s", self.store.safe_url())
-                self.error, self._down_until = None, 0.0
-            stored = 0
-            for path in sealed:
-                stored += self._drain_file(path)
+                for path in sealed:
+                    n, whole = self._drain_file(path)
+                    stored += n
+                    if not whole:
+                        break  # down again: this file and the rest wait for the next round
+                else:
+                    if self.error is not None:
+                        log.warning("store is back: %s", self.store.safe_url())
+                    self.error, self._down_until = None, 0.0
             self.metrics.spool_records.set(self.depth())
             return stored
 
@@ -222,22 +234,24 @@ class Spool:
             except FileNotFoundError:
                 pass
 
-    def _drain_file(self, path: Path) -> int:
+    def _drain_file(self, path: Path) -> tuple[int, bool]:
+        """Write one sealed file into the store; return rows stored and whether the file is done with."""
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            return 0
+            return 0, True
         stored = 0
+        done: list[tuple[str, str]] = []  # stored, or refused for their value: no longer pending
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return 0  # another worker drains it
+                return 0, True  # another worker drains it
             if os.fstat(fd).st_nlink == 0:
-                return 0  # drained and deleted while we waited to open it
+                return 0, True  # drained and deleted while we waited to open it
             with os.fdopen(os.dup(fd), "rb") as fh:
                 lines = fh.read().split(b"\n")
-            done: list[tuple[str, str]] = []
+            written = 0
             for raw in lines:
                 if not raw.strip():
                     continue
@@ -253,24 +267,26 @@ class Spool:
                     fresh = self.store.insert_comment(
                         site, comment_id, entry["record"], verdict, created_at=entry.get("created_at")
                     )
-                except StoreError as exc:
-                    try:
-                        self.store.ping()
-                    except StoreError:
-                        self.mark_down(exc)
-                        return stored  # down again: the file stays, and is replayed (idempotently)
-                    self._keep_failed(raw, exc)
+                except StoreValueError as exc:
+                    self._keep_failed(raw, exc)  # the store is up and refuses this value: never storable
+                    done.append((site, comment_id))
                     continue
+                except StoreError as exc:
+                    # Locked, read-only, gone: still down, whatever a read says. The file stays and is
+                    # replayed from its start later; the rows stored by now are then ignored.
+                    self.mark_down(exc)
+                    return stored, False
                 self.metrics.spool_drained.labels("stored" if fresh else "duplicate").inc()
                 stored += fresh
+                written += 1
                 done.append((site, comment_id))
             path.unlink()  # every row is committed (or kept in failed.jsonl): only now
-            for key in done:
-                self._pending.pop(key, None)
-            log.info("drained %s: %d stored, %d already there", path.name, stored, len(done) - stored)
-            return stored
+            log.info("drained %s: %d stored, %d already there", path.name, stored, written - stored)
+            return stored, True
         finally:
             os.close(fd)
+            for key in done:
+                self._pending.pop(key, None)
 
     def _keep_failed(self, raw: bytes, exc: Exception) -> None:
         log.error("the store refused a spooled record (kept in %s): %s", self.dir / FAILED, exc)

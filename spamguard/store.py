@@ -16,11 +16,12 @@ import json
 import logging
 import os
 import re
+import select
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,15 @@ CHECKPOINT_INTERVAL_S = 1.0
 log = logging.getLogger(__name__)
 
 STATUS = {APPROVE: "approved", HOLD: "held", REJECT: "rejected"}
+
+# Statements that write nothing: run again, once, on a new connection when theirs turns out dead.
+_READ = re.compile(r"\s*(SELECT|SHOW|VALUES)\b", re.IGNORECASE)
+# PostgreSQL error classes that refuse a value, not the service: 22 data exception (NUL in text, a
+# number out of range) and 54 program limit exceeded (an index entry over btree's 2,704 bytes).
+_VALUE_SQLSTATE_CLASSES = ("22", "54")
+# 25006: a write in a read-only session. The session keeps the read-only default it started with
+# (default_transaction_read_only, a standby), so a new one is needed to see it lifted.
+_READ_ONLY_SQLSTATE = "25006"
 
 _DDL: dict[str, dict[str, str]] = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY", "float": "REAL"},
@@ -211,6 +221,9 @@ class _Insert:
 class StoreError(Exception):
     """The database cannot be reached or written; the message says which and why."""
 
+    # True when the statement's connection died with it (PostgreSQL): it was dropped, the next reconnects.
+    connection_lost = False
+
 
 class StoreValueError(StoreError):
     """The database refused a value a client sent (PostgreSQL text cannot hold NUL): not an outage."""
@@ -286,11 +299,13 @@ class Store:
         self._waiting_lock = threading.Lock()
         self._sql_cache: dict[str, str] = {}
         self._errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+        self._operational: tuple[type[BaseException], ...] = ()
         if self.dialect == "postgresql":
             try:
                 import psycopg
 
                 self._errors += (psycopg.Error,)
+                self._operational = (psycopg.OperationalError,)
             except ImportError:
                 pass  # _connect() says what to install
 
@@ -403,24 +418,73 @@ class Store:
         return cached
 
     def execute(self, text: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run one statement in its own transaction and return the cursor."""
+        """Run one statement in its own transaction and return the cursor.
+
+        PostgreSQL: a read whose connection turns out dead (a restarted server, a terminated backend)
+        runs again, once, on a new connection; a write is never sent twice, but is not sent on a
+        connection the server has already closed either.
+        """
+        return self._execute(text, params, retry=_READ.match(text) is not None)
+
+    def _execute(self, text: str, params: Mapping[str, Any] | None, *, retry: bool) -> Any:
+        """Run one statement; with `retry` (safe to run twice), again on a new connection if it was lost."""
+        sql, values = self.sql(text), params or {}
         try:
-            return self._busy_retry(self.connection(), self.sql(text), params or {})
+            conn = self.connection() if retry else self._live_connection()
+            return self._busy_retry(conn, sql, values)
+        except self._errors as exc:
+            if not (retry and self._lost(exc)):
+                raise self._error(exc) from exc
+        try:
+            return self._busy_retry(self.connection(), sql, values)
         except self._errors as exc:
             raise self._error(exc) from exc
 
+    def _live_connection(self) -> Any:
+        """Return this thread's connection, first replacing a PostgreSQL one the server has closed."""
+        conn = self.connection()
+        if self.dialect != "postgresql":
+            return conn
+        try:
+            # An idle connection has nothing to read unless the server ended the session and said so
+            # (a restart, pg_terminate_backend): a write must not be sent into that and fail.
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            closed = bool(poller.poll(0))
+        except (OSError, ValueError, *self._errors):
+            closed = True
+        if closed:
+            self.close()
+            conn = self.connection()
+        return conn
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Tell whether `exc` ended this thread's PostgreSQL connection; if so, forget it (reconnect next)."""
+        if not isinstance(exc, self._operational) or not self._drop_broken():
+            return False
+        log.warning("the connection to %s was closed (%s): reconnecting", self.safe_url(), exc)
+        return True
+
     def _error(self, exc: BaseException) -> StoreError:
         """Return the StoreError a driver error means, forgetting a connection that died."""
-        self._drop_broken()
-        if any(c.__name__ == "DataError" for c in type(exc).__mro__):  # DB-API: the value, not the server
+        lost = self._drop_broken()
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate == _READ_ONLY_SQLSTATE:
+            self.close()
+        data_error = any(c.__name__ == "DataError" for c in type(exc).__mro__)  # DB-API: the value
+        if data_error or sqlstate[:2] in _VALUE_SQLSTATE_CLASSES:
             return StoreValueError(f"the database cannot hold a value: {exc}")
-        return StoreError(f"database error: {exc}")
+        error = StoreError(f"database error: {exc}")
+        error.connection_lost = lost and isinstance(exc, self._operational)
+        return error
 
-    def _drop_broken(self) -> None:
+    def _drop_broken(self) -> bool:
         """Forget this thread's connection if it died (a restarted server), so the next use reconnects."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and (getattr(conn, "broken", False) or getattr(conn, "closed", False) is True):
             self.close()
+            return True
+        return False
 
     def _busy_retry(self, conn: Any, text: str, params: Mapping[str, Any]) -> Any:
         """Run a statement that starts a transaction, waiting while another process writes."""
@@ -450,7 +514,15 @@ class Store:
     def _transaction(self) -> Iterator[Any]:
         conn = self.connection()
         if self.dialect == "postgresql":
-            with conn.transaction():
+            begun = ExitStack()
+            try:
+                begun.enter_context(conn.transaction())
+            except self._operational as exc:
+                if not self._lost(exc):
+                    raise
+                conn = self.connection()  # nothing ran yet: BEGIN again on a new connection
+                begun.enter_context(conn.transaction())
+            with begun:
                 yield lambda text, params=None: conn.execute(self.sql(text), params or {})
             return
         # IMMEDIATE takes the write lock first, so two writers wait (busy timeout) instead of
@@ -472,11 +544,20 @@ class Store:
     # -- schema ----------------------------------------------------------------------------
 
     def schema_version(self) -> int:
-        """Return the schema version of the database (0 when empty)."""
-        try:
-            row = self.execute("SELECT version FROM schema_version").fetchone()
-        except StoreError:
+        """Return the schema version of the database (0 when it has no schema yet).
+
+        Raise StoreError when the database cannot be read (cannot connect, not a database): that
+        is not an empty database, and `spamguard db upgrade` would not mend it.
+        """
+        if self.dialect == "sqlite":
+            found = self.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+        else:
+            found = self.execute("SELECT to_regclass('schema_version')").fetchone()[0]
+        if not found:
             return 0
+        row = self.execute("SELECT version FROM schema_version").fetchone()
         return int(row[0]) if row else 0
 
     def upgrade(self) -> int:
@@ -503,16 +584,33 @@ class Store:
         return SCHEMA_VERSION
 
     def ping(self) -> None:
-        """Check the database answers and has the current schema, or raise StoreError."""
-        try:
-            row = self.execute("SELECT version FROM schema_version").fetchone()
-        except StoreError as exc:
-            raise StoreError(f"{self.safe_url()}: {exc}: run `spamguard db upgrade`") from exc
-        version = int(row[0]) if row else 0
-        if version != SCHEMA_VERSION:
-            raise StoreError(
-                f"schema version {version}, expected {SCHEMA_VERSION}: run `spamguard db upgrade`"
-            )
+        """Check the database has the current schema and can take writes now, or raise StoreError."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.safe_url()} is at schema version {version}, newer than this "
+                             f"spamguard ({SCHEMA_VERSION}): upgrade spamguard")  # fmt: skip
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.safe_url()} is at schema version {version}, expected "
+                             f"{SCHEMA_VERSION}: run `spamguard db upgrade`")  # fmt: skip
+        # Reads alone say nothing of writes: a database locked by another process, a read-only
+        # session or a standby answer SELECTs and refuse every comment.
+        if self.dialect == "sqlite":
+            try:
+                with self.transaction():  # BEGIN IMMEDIATE: the write lock, as an insert takes it
+                    pass
+            except StoreError as exc:
+                raise StoreError(f"{self.safe_url()} cannot take writes: {exc}") from exc
+            return
+        for _ in range(2):
+            standby, read_only = self.execute(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+            ).fetchone()
+            if not (standby or read_only == "on"):
+                return
+            # A session keeps the read-only default it began with: ask a new one, which sees it now.
+            self.close()
+        why = "it is a standby (in recovery)" if standby else "its sessions are read-only"
+        raise StoreError(f"{self.safe_url()} cannot take writes: {why}")
 
     # -- comments --------------------------------------------------------------------------
 
@@ -540,8 +638,17 @@ class Store:
         }
         if self.dialect == "sqlite":
             return self._group_insert(_Insert(params, also))
+        # Safe to run again on a new connection if the first was lost: a comment that was committed
+        # after all is found by ON CONFLICT, stored once, and its history is not written twice.
         if also is None:
-            return bool(self.execute(_INSERT_COMMENT, params).rowcount == 1)
+            return bool(self._execute(_INSERT_COMMENT, params, retry=True).rowcount == 1)
+        try:
+            with self.transaction() as run:
+                return _Insert(params, also).run(run)
+        except StoreError as exc:
+            if not exc.connection_lost:
+                raise
+            log.warning("the connection to %s was closed (%s): reconnecting", self.safe_url(), exc)
         with self.transaction() as run:
             return _Insert(params, also).run(run)
 

@@ -122,6 +122,16 @@ def test_an_identifier_with_a_lone_surrogate_is_refused(client, auth, store, fie
     assert store.get_comment("blog", "x?") is None
 
 
+@pytest.mark.parametrize("field", ["id", "site"])
+def test_an_identifier_over_the_index_limit_is_refused(client, auth, store, field) -> None:  # type: ignore[no-untyped-def]
+    # 2,000 CJK characters: under 2,048 characters, 6,000 bytes. PostgreSQL's index cannot hold it, and
+    # it was answered 200, then lost from the spool (tests/test_postgres.py -k index).
+    r = client.post("/score", json={"id": "x", field: "漢" * 2000, "content": "hello"}, headers=auth)
+    assert r.status_code == 400, r.get_json()
+    assert error_of(r)["code"] == "invalid_record" and error_of(r)["field"] == field
+    assert store.count_comments() == 0
+
+
 def test_nul_in_content_is_replaced_on_every_store(client, auth, store) -> None:  # type: ignore[no-untyped-def]
     r = client.post("/score", json={"id": "nul", "content": "bad \x00 byte"}, headers=auth)
     assert r.status_code == 200, r.get_json()  # PostgreSQL takes no NUL: it once was a 400 there only

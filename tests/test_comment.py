@@ -10,6 +10,7 @@ import pytest
 from spamguard.comment import (
     MAX_CONTENT_CHARS,
     MAX_FIELD_CHARS,
+    MAX_KEY_BYTES,
     Comment,
     RecordError,
     parse_label,
@@ -274,3 +275,14 @@ def test_lone_surrogates_from_json_are_replaced():
     c = parse_record(raw)
     assert c.content == "hi \ufffd there" and c.author_name == "A\ufffdnn"
     c.content.encode("utf-8")  # every encoder accepts it now
+
+
+@pytest.mark.parametrize("field", ["id", "site"])
+def test_ids_are_bounded_in_utf8_bytes(field):
+    """An index entry holds bytes: 2,000 CJK characters are under 2,048 characters but 6,000 bytes."""
+    for value in ("a" * MAX_KEY_BYTES, "é" * (MAX_KEY_BYTES // 2), "漢" * (MAX_KEY_BYTES // 3)):
+        assert getattr(parse_record({"content": "x", field: value}), field) == value
+    for value in ("a" * (MAX_KEY_BYTES + 1), "é" * (MAX_KEY_BYTES // 2 + 1), "漢" * 2000):
+        with pytest.raises(RecordError, match="bytes in UTF-8") as info:
+            parse_record({"content": "x", field: value})
+        assert info.value.field == field

@@ -19,7 +19,7 @@ import pytest
 from spamguard.keys import create_key
 from spamguard.metrics import Metrics
 from spamguard.spool import Spool
-from spamguard.store import Store
+from spamguard.store import Store, StoreError
 
 SPAM = {"content": "Buy cheap viagra now at http://bit.ly/x9z best price!!!"}
 HAM = {"content": "Thanks for the sourdough write-up, it helped me fix my setup.", "author_name": "Ann"}
@@ -139,8 +139,9 @@ def test_a_dead_workers_spool_is_drained_by_the_next(make_app, tmp_path: Path) -
     assert [p.name for p in st.spool.files()] == [live.name]
 
 
-def test_store_refusing_one_record_keeps_it_aside(make_app, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from spamguard.store import StoreError
+def test_store_refusing_one_value_keeps_it_aside(make_app, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Only a refused value goes to failed.jsonl (a real one: tests/test_postgres.py -k index_limit)."""
+    from spamguard.store import StoreValueError
 
     app = make_app(home=tmp_path / "home")
     st = state(app)
@@ -152,13 +153,92 @@ def test_store_refusing_one_record_keeps_it_aside(make_app, tmp_path: Path, monk
 
     def picky(site, comment_id, *args, **kwargs):  # type: ignore[no-untyped-def]
         if comment_id == "poison":
-            raise StoreError("invalid byte sequence")
+            raise StoreValueError("invalid byte sequence")
         return real(site, comment_id, *args, **kwargs)
 
     monkeypatch.setattr(st.store, "insert_comment", picky)
     assert st.spool.drain() == 1
-    assert not st.spool.files()
+    assert not st.spool.files() and st.spool.error is None
     assert json.loads((st.spool.dir / "failed.jsonl").read_text())["comment_id"] == "poison"
+    assert st.spool.pending_answer("blog", "poison") is None, "a retry asks the store, not the spool"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_write_lock_held_elsewhere_loses_nothing(make_app, tmp_path, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Another process holds the write lock: reads work, writes fail. Every comment answered 200 is kept
+    in the spool, /readyz says degraded, and all are stored once the lock is released."""
+    import logging
+    import sqlite3
+
+    from spamguard import store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)  # give up on the lock sooner than 2 s
+    app = make_app(home=tmp_path / "home")
+    st = state(app)
+    key, _ = create_key(st.store, ["blog"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    assert client.post("/score", json={"id": "before", **HAM}, headers=auth).status_code == 200
+    caplog.set_level(logging.INFO, logger="spamguard.spool")
+
+    holder = sqlite3.connect(st.store.path, isolation_level=None, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        answers = {}
+        for i in range(6):
+            r = client.post("/score", json={"id": f"l{i}", **(SPAM if i % 2 else HAM)}, headers=auth)
+            assert r.status_code == 200, r.get_json()
+            answers[f"l{i}"] = r.get_json()
+            assert st.spool.drain() == 0  # as the drain thread would, while reads still work
+        assert st.store.count_comments("blog") == 1, "reads work"
+        with pytest.raises(StoreError, match="cannot take writes"):
+            st.store.ping()
+        ready = client.get("/readyz").get_json()
+        assert ready["status"] == "degraded" and ready["spool_records"] == 6
+        again = client.post("/score", json={"id": "l1", "content": "something else"}, headers=auth).get_json()
+        assert (again["decision"], again["score"]) == (answers["l1"]["decision"], answers["l1"]["score"])
+        assert not (st.spool.dir / "failed.jsonl").exists()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert st.spool.drain() == 6
+    assert not st.spool.files() and not (st.spool.dir / "failed.jsonl").exists()
+    rows = st.store.execute("SELECT comment_id, decision, score FROM comments WHERE site = 'blog'").fetchall()
+    assert len(rows) == len({r[0] for r in rows}) == 7
+    for cid, decision, score in rows:
+        if cid in answers:
+            assert (decision, score) == (answers[cid]["decision"], answers[cid]["score"])
+    assert st.spool.error is None and client.get("/readyz").get_json()["store"] == "ok"
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("store unavailable") for m in messages) == 1, "down once, not once per retry"
+    assert sum(m.startswith("store is back") for m in messages) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_inserts_refused_while_the_store_answers_keep_the_spool(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A store that reads and locks but refuses inserts (here a trigger) is down, not a bad value:
+    the drain keeps the file and /readyz stays degraded until a write succeeds."""
+    app = make_app(home=tmp_path / "home")
+    st = state(app)
+    key, _ = create_key(st.store, ["blog"])
+    auth = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    st.store.execute(
+        "CREATE TRIGGER no_writes BEFORE INSERT ON comments BEGIN SELECT RAISE(ABORT, 'disk gone'); END"
+    )
+    for i in range(3):
+        assert client.post("/score", json={"id": f"t{i}", **HAM}, headers=auth).status_code == 200
+    st.store.ping()  # the probe passes: the write lock can be had
+    assert st.spool.drain() == 0
+    assert st.spool.depth() == 3 and not (st.spool.dir / "failed.jsonl").exists()
+    ready = client.get("/readyz").get_json()
+    assert ready["store"] == "degraded" and "disk gone" in ready["store_error"]
+
+    st.store.execute("DROP TRIGGER no_writes")
+    assert st.spool.drain() == 3
+    assert st.store.count_comments("blog") == 3 and not st.spool.files()
+    assert client.get("/readyz").get_json()["store"] == "ok"
 
 
 # -- a real PostgreSQL server, private to the test, stopped and restarted --------------------------------

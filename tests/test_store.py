@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -112,6 +113,41 @@ def test_newer_schema_is_refused(db: Store) -> None:
 def test_ping_on_empty_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="db upgrade"):
         Store(f"sqlite:///{tmp_path / 'empty.db'}").ping()
+
+
+def _nothing_listens() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_server_that_cannot_be_reached_is_not_a_schema_to_upgrade() -> None:
+    """ping and schema_version say they cannot connect (URL without its password), never `db upgrade`."""
+    pytest.importorskip("psycopg")
+    store = Store(f"postgresql://sg:secret@127.0.0.1:{_nothing_listens()}/x?connect_timeout=2")
+    said = re.escape("cannot connect to postgresql://sg:***@127.0.0.1")
+    for check in (store.ping, store.schema_version):
+        with pytest.raises(StoreError, match=said) as info:
+            check()
+        assert "db upgrade" not in str(info.value) and "secret" not in str(info.value)
+
+
+def test_train_against_a_server_that_cannot_be_reached_says_so(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("psycopg")
+    from click.testing import CliRunner
+
+    from spamguard.cli import main
+
+    data = tmp_path / "f.jsonl"
+    data.write_text('{"content": "cheap pills", "label": "spam"}\n{"content": "nice post", "label": "ham"}\n')
+    port = _nothing_listens()
+    monkeypatch.setenv("SPAMGUARD_DATABASE_URL", f"postgresql://sg:secret@127.0.0.1:{port}/x")
+    result = CliRunner().invoke(main, ["train", str(data), "--out", str(tmp_path / "models")])
+    assert result.exit_code != 0
+    assert f"cannot connect to postgresql://sg:***@127.0.0.1:{port}/x" in result.output, result.output
+    assert "schema version" not in result.output and "secret" not in result.output
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
