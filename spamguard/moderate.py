@@ -285,8 +285,7 @@ def queue() -> str:
         if q and not items and next_cursor:  # the search stopped at its bound (ms.MAX_SEARCH_SCAN)
             flash(
                 f"No match in the {ms.MAX_SEARCH_SCAN:,} held comments searched, and more are held after"
-                f" comment {next_cursor}: narrow the search (a site, a reason), or add &cursor={next_cursor}"
-                " to the address to search on.",
+                f" comment {next_cursor}: narrow the search (a site, a reason), or search on with Next page.",
                 "warning",
             )
     counts = [(name, c["held"]) for name, c in ms.counts_by_site(store).items() if c["held"] or name == site]
