@@ -15,7 +15,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header
 
 from spamguard import screening
-from spamguard.comment import Comment, parse_record
+from spamguard.comment import Comment, has_lone_surrogate, parse_record
 from spamguard.errors import (
     BadRequest,
     Forbidden,
@@ -251,7 +251,7 @@ def read_json(max_bytes: int) -> Any:
         # A lone surrogate is no character: in text it becomes "?", but two ids that differ only
         # there would then name one comment, so an identifier holding one is refused.
         for name in ("id", "site"):
-            if isinstance(value.get(name), str) and not _encodable(value[name]):
+            if isinstance(value.get(name), str) and has_lone_surrogate(value[name]):
                 message = (
                     f"'{name}' holds a lone UTF-16 surrogate (an escape like \\udc00): send valid Unicode"
                 )
@@ -261,14 +261,6 @@ def read_json(max_bytes: int) -> Any:
             for k, v in value.items()
         }
     return value
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _no_constant(name: str) -> NoReturn:

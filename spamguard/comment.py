@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from spamguard.normalize import ascii_host, host_of, with_scheme
+from spamguard.normalize import ascii_email, host_of, with_scheme
 
 # A field longer than this is not a name, an address or a URL: it is kept out of the
 # features (content has its own, larger bound in normalize.py).
@@ -135,11 +135,7 @@ def clean_email(value: str) -> str | None:
     # Checked once lower-cased, so that what is kept is what was checked. U+0130 (İ) is the one
     # letter whose lower case is longer (i and U+0307): it becomes i, as in Turkish, so that an
     # address within the length limit stays within it.
-    value = value.strip().replace("\u0130", "i").lower()
-    local, at, domain = value.rpartition("@")
-    if at and not domain.isascii():
-        # bob@bücher.example is bob@xn--bcher-kva.example: one address to the lists and the history.
-        value = f"{local}@{ascii_host(domain)}"
+    value = ascii_email(value.strip().replace("\u0130", "i").lower())
     return value if _EMAIL.match(value) else None
 
 
@@ -227,16 +223,15 @@ def _utf8_len(value: str) -> int:
     return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
+def has_lone_surrogate(value: str) -> bool:
+    """Tell whether a string holds a lone UTF-16 surrogate (json.loads makes one of a "\\ud800" escape)."""
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
 def _without_surrogates(value: str) -> str:
-    # json.loads turns a lone "\ud800" escape into a string no encoder accepts; features
-    # encode text, so such code points become U+FFFD here, once, for every caller.
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", value)
-    return value
+    # No encoder accepts a lone surrogate; features encode text, so such code points become U+FFFD
+    # here, once, for every caller.
+    return _SURROGATE.sub("\ufffd", value) if has_lone_surrogate(value) else value
 
 
 def _parse_time_on_page(value: Any) -> int | None:

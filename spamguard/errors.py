@@ -78,8 +78,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def _http_code(exc: HTTPException) -> str:
-    if exc.code == PayloadTooLarge.status:
-        return PayloadTooLarge.code  # werkzeug's own 413 (a form body), named as read_body's is
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
 
@@ -117,10 +115,12 @@ def register(app: Flask) -> None:
             # A bug, not something the client sent: log it whole, answer without details.
             log.error("internal error", exc_info=exc.original_exception or exc)
             return error_response(500, "internal_error", "the service failed; this is a bug, see its log")
+        if exc.code == PayloadTooLarge.status and current_app.config.get("MAX_CONTENT_LENGTH"):
+            # Werkzeug's 413 of a form body, said as read_body says it; the limit is one byte under
+            # MAX_CONTENT_LENGTH (app.py).
+            limit = current_app.config["MAX_CONTENT_LENGTH"] - 1
+            return api_error(PayloadTooLarge(f"the body is over {limit} bytes"))
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)
         message = exc.description or exc.name
-        if exc.code == PayloadTooLarge.status and current_app.config.get("MAX_CONTENT_LENGTH"):
-            # Werkzeug's 413 of a form body; the limit is one byte under MAX_CONTENT_LENGTH (app.py).
-            message = f"the body is over {current_app.config['MAX_CONTENT_LENGTH'] - 1} bytes"
         return error_response(exc.code or 500, _http_code(exc), message, headers=headers)

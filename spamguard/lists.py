@@ -17,7 +17,7 @@ from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from spamguard.comment import Comment
-from spamguard.normalize import Text, ascii_host, host_of
+from spamguard.normalize import Text, ascii_email, ascii_host, host_of
 from spamguard.policy import Reason
 from spamguard.store import Store, utcnow
 
@@ -57,8 +57,7 @@ def normalise(kind: str, value: str) -> str:
         if "@" not in value.strip("@"):
             raise ListError(f"not an e-mail address: {value!r} (block a whole domain with KIND domain)")
         # The domain in ASCII, as parse_record keeps a comment's address (comment.clean_email).
-        local, _, domain = value.lower().rpartition("@")
-        return f"{local}@{ascii_host(domain)}"
+        return ascii_email(value.lower())
     if kind == "domain":
         # bücher.example is kept as xn--bcher-kva.example, the form match() compares hosts in.
         domain = ascii_host(value.lower().removeprefix("*.").strip("."))

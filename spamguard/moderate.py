@@ -301,10 +301,11 @@ def queue() -> str:
 
 def _campaign_of(store: Any, wanted: str) -> campaigns.Campaign | None:
     """Return the campaign of the comment a `?campaign=` names, or None (no such campaign now)."""
-    if not wanted.isascii() or not wanted.isdigit() or len(wanted) > 19 or int(wanted) > ms.MAX_PK:
+    pk = ms.parse_pk(wanted)
+    if pk is None:
         return None
     try:
-        found, whole = campaigns.campaign_of(store, int(wanted))
+        found, whole = campaigns.campaign_of(store, pk)
     except (ms.NotFound, campaigns.NoSketch):
         return None
     if found is not None and not whole:

@@ -35,8 +35,6 @@ def _register_converter(setup: Any) -> None:
     setup.app.url_map.converters["comment_id"] = CommentIdConverter
 
 
-# Largest primary key either database holds; a bigger one in a URL is simply not there.
-MAX_PK = 2**63 - 1
 DEFAULT_PAGE = 50
 
 
@@ -128,7 +126,7 @@ def moderation_decide(pk: int) -> Response:
     expected = body.get("expected_status", "held")
     if not isinstance(expected, str) or expected not in ("held", "approved", "rejected"):
         raise BadRequest("'expected_status' must be held, approved or rejected", "expected_status")
-    if pk > MAX_PK:
+    if pk > ms.MAX_PK:
         raise NotFoundError(f"no comment {pk}")
     try:
         comment = ms.decide(st.store, pk, verdict, moderator.name, expected_status=expected)
@@ -171,10 +169,10 @@ def moderation_decide_campaign(pk: int) -> Response:
     members = body.get("members")
     if members is not None and (
         not isinstance(members, list) or len(members) > ms.MAX_PAGE
-        or not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= MAX_PK for m in members)
+        or not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= ms.MAX_PK for m in members)
     ):  # fmt: skip
         raise BadRequest(f"'members' must be a list of at most {ms.MAX_PAGE} comment pks", "members")
-    if pk > MAX_PK:
+    if pk > ms.MAX_PK:
         raise NotFoundError(f"no comment {pk}")
     try:
         outcome = campaigns.decide(st.store, pk, verdict, moderator.name, members)
@@ -431,7 +429,7 @@ def openapi_paths() -> dict[str, Any]:
                     members={
                         "type": "array",
                         "maxItems": ms.MAX_PAGE,
-                        "items": {"type": "integer", "minimum": 0, "maximum": MAX_PK},
+                        "items": {"type": "integer", "minimum": 0, "maximum": ms.MAX_PK},
                     }
                 ),
                 "responses": {

@@ -118,6 +118,14 @@ def _in_range(pk: int) -> bool:
     return 0 <= int(pk) <= MAX_PK
 
 
+def parse_pk(text: str) -> int | None:
+    """Return the pk a text of ASCII digits names, or None if it is no such text or no pk can be that
+    large ("²".isdigit() is true and int("²") fails; a bigger number overflows the database's integer)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_PK:
+        return None
+    return int(text)
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 
@@ -195,14 +203,13 @@ def _search(
 def _cursor(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
-    # ASCII digits only, and no bigger than a pk can be: a larger number overflows the database's
-    # integer (SQLite raises OverflowError) rather than simply matching nothing.
-    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19 or int(cursor) > MAX_PK:
+    pk = parse_pk(cursor)
+    if pk is None:
         raise ValueError(
             f"'cursor' must be the next_cursor of a previous page, a whole number from 0 to {MAX_PK},"
             f" not {cursor[:40]!r}"
         )
-    return int(cursor)
+    return pk
 
 
 def decided(store: Store, limit: int = 50, site: str | None = None, before: int | None = None

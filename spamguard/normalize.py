@@ -149,6 +149,13 @@ def ascii_host(host: str) -> str:
         return host
 
 
+def ascii_email(address: str) -> str:
+    """Return an e-mail address with its domain in ASCII: bob@bücher.example is
+    bob@xn--bcher-kva.example, one address to the lists and the history."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{ascii_host(domain)}" if at and not domain.isascii() else address
+
+
 def _decode_host(host: str) -> str | None:
     """Return a host with percent escapes decoded, as a browser reads it (http://%62it.ly is bit.ly).
 
