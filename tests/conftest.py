@@ -64,6 +64,19 @@ def demo_records(n: int = 160, seed: int = 0) -> list[dict[str, str]]:
     return out
 
 
+def assert_stored_as_answered(
+    store: object, answers: dict[str, dict], n: int, site: str | None = None
+) -> None:
+    """Assert the store holds n comments (of `site`), each id once, and that every answered one holds
+    the decision and score it was answered with."""
+    where, params = (" WHERE site = :site", {"site": site}) if site else ("", {})
+    rows = store.execute(f"SELECT comment_id, decision, score FROM comments{where}", params).fetchall()  # type: ignore[attr-defined]
+    assert len(rows) == len({r[0] for r in rows}) == n
+    for cid, decision, score in rows:
+        if cid in answers:
+            assert (decision, score) == (answers[cid]["decision"], answers[cid]["score"])
+
+
 def train_version(root: Path, *, seed: int = 0, promote: bool = True) -> str:
     """Fit a small model into the registry `root` (as `spamguard train --out` does); return its version."""
     from spamguard.features import FeatureSpace

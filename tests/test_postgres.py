@@ -21,7 +21,7 @@ from spamguard.keys import create_key
 from spamguard.moderators import add_moderator, create_token
 from spamguard.policy import Verdict
 from spamguard.store import SCHEMA_VERSION, Store, StoreError, StoreValueError
-from tests.conftest import _PG_ADMIN_URL, DATABASES, _with_database
+from tests.conftest import _PG_ADMIN_URL, DATABASES, _with_database, assert_stored_as_answered
 
 pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="set SPAMGUARD_TEST_DATABASE_URL")
 
@@ -281,11 +281,7 @@ def test_a_read_only_database_loses_no_comment(make_app, own_database, tmp_path:
     # No connection is closed for us: the store drops sessions it found read-only.
     assert st.spool.drain() == 12
     assert not st.spool.files() and not (st.spool.dir / "failed.jsonl").exists()
-    rows = st.store.execute("SELECT comment_id, decision, score FROM comments").fetchall()
-    assert len(rows) == len({r[0] for r in rows}) == 13
-    for cid, decision, score in rows:
-        if cid in answers:
-            assert (decision, score) == (answers[cid]["decision"], answers[cid]["score"])
+    assert_stored_as_answered(st.store, answers, 13)
     assert client.get("/readyz").get_json()["store"] == "ok"
     assert client.post("/score", json={"id": "after", **HAM}, headers=auth).status_code == 200
     assert st.store.count_comments("blog") == 14 and not st.spool.files()

@@ -20,6 +20,7 @@ from spamguard.keys import create_key
 from spamguard.metrics import Metrics
 from spamguard.spool import Spool
 from spamguard.store import Store, StoreError
+from tests.conftest import assert_stored_as_answered
 
 SPAM = {"content": "Buy cheap viagra now at http://bit.ly/x9z best price!!!"}
 HAM = {"content": "Thanks for the sourdough write-up, it helped me fix my setup.", "author_name": "Ann"}
@@ -204,11 +205,7 @@ def test_sqlite_write_lock_held_elsewhere_loses_nothing(make_app, tmp_path, monk
 
     assert st.spool.drain() == 6
     assert not st.spool.files() and not (st.spool.dir / "failed.jsonl").exists()
-    rows = st.store.execute("SELECT comment_id, decision, score FROM comments WHERE site = 'blog'").fetchall()
-    assert len(rows) == len({r[0] for r in rows}) == 7
-    for cid, decision, score in rows:
-        if cid in answers:
-            assert (decision, score) == (answers[cid]["decision"], answers[cid]["score"])
+    assert_stored_as_answered(st.store, answers, 7, site="blog")
     assert st.spool.error is None and client.get("/readyz").get_json()["store"] == "ok"
     messages = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("store unavailable") for m in messages) == 1, "down once, not once per retry"
@@ -334,11 +331,7 @@ def test_postgresql_stopped_and_restarted(make_app, tmp_path: Path, private_pg: 
     assert st.spool.drain() == 30
     assert st.spool.depth() == 0
     assert st.store.count_comments("blog") == 31
-    rows = st.store.execute("SELECT comment_id, decision, score FROM comments").fetchall()
-    assert len({r[0] for r in rows}) == len(rows) == 31
-    for cid, decision, score in rows:
-        if cid in answers:
-            assert (decision, score) == (answers[cid]["decision"], answers[cid]["score"])
+    assert_stored_as_answered(st.store, answers, 31)
     assert client.post("/score", json={"id": "after", **HAM}, headers=auth).status_code == 200
     assert st.store.count_comments("blog") == 32
 
